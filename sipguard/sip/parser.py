@@ -1,0 +1,276 @@
+"""parse_message: bytes of one datagram or one framed message → Request | Response.
+
+Rules of this file:
+- Only SipParseError leaves ``parse_message``; any other exception is a bug.
+- Limits are checked before the work they bound: total size before searching,
+  header section size and line count before splitting, Content-Length before
+  slicing the body.
+- Eagerly validated: framing, the start line, and the headers every transaction
+  needs (top Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length).
+  Everything else is parsed when first read (see message.py).
+- An error raised once the top Via is readable and From, To, Call-ID and CSeq are
+  present carries the message as ``partial`` so the caller can answer it (a response
+  echoes those four as written); before that, the caller can only drop.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sipguard.sip.errors import SipParseError
+from sipguard.sip.grammar import is_token
+from sipguard.sip.limits import DEFAULT_LIMITS, ParseLimits
+from sipguard.sip.message import Field, Request, Response
+from sipguard.sip.names import SINGLETON_HEADERS, SPELLED, header_key
+from sipguard.sip.uri import SipUri, TelUri, Uri, parse_uri
+
+__all__ = ["parse_message"]
+
+_FOLD_RE = re.compile(r"[ \t]*\r?\n[ \t]+")
+_SIP_VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
+_STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) ([0-9]{3})(?: (.*))?\Z", re.IGNORECASE | re.DOTALL)
+_ANSWER_HEADERS = ("via", "from", "to", "call-id", "cseq")
+_TITLES = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
+
+
+def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request | Response:
+    """Parse one whole SIP message (RFC 3261 §7).
+
+    Bytes beyond the declared Content-Length are discarded (RFC 3261 §18.3).
+
+    Raises:
+        SipParseError: with the status to answer (400, 416, 505, 513) and, when the
+        message held enough to answer, the readable part as ``partial``.
+    """
+    n = len(data)
+    if n > limits.max_message_size:
+        raise SipParseError(513, "Message Too Large")
+    start = 0
+    while data.startswith(b"\r\n", start):  # RFC 3261 §7.5: ignore leading CRLFs
+        start += 2
+    head, body_start, lf_only = _split_head(data, start, n, limits)
+    lines, fields, index = _read_fields(_header_lines(head, lf_only, limits), limits)
+    first = lines[0]
+    if first[:4].upper() == "SIP/":
+        msg: Request | Response = _response(first, fields, index)
+    else:
+        msg = _request(first, fields, index)
+    _check_answer_headers(msg)
+    try:
+        _check_echoed_headers(msg)
+        if isinstance(msg, Request):
+            _check_request_line(msg, first)
+        _check_message(msg, index, fields)
+        msg.body, msg._raw = _body(msg, data, start, body_start, limits)
+        if isinstance(msg, Request):
+            _check_cseq_method(msg)
+    except SipParseError as exc:
+        partial = msg if isinstance(msg, Request) else None
+        raise SipParseError(exc.status, exc.reason, partial) from None
+    return msg
+
+
+def _split_head(data: bytes, start: int, n: int, limits: ParseLimits) -> tuple[str, int, bool]:
+    end = data.find(b"\r\n\r\n", start, start + limits.max_header_size + 4)
+    lf_only = False
+    if end >= 0:
+        body_start = end + 4
+    else:
+        end = data.find(b"\n\n", start, start + limits.max_header_size + 2)
+        if end >= 0:
+            # Bare-LF line ends: liberal reading (RFC 3261 asks for CRLF).
+            lf_only, body_start = True, end + 2
+        elif n - start > limits.max_header_size:
+            raise SipParseError(513, "Message Too Large")
+        elif data.endswith(b"\r\n") and n - start > 2:
+            # A datagram whose header section lacks the empty line (scanners send
+            # these): the datagram's end ends the headers, the body is empty.
+            end = body_start = n - 2
+            body_start = n
+        else:
+            raise SipParseError(400, "Incomplete Header Section")
+    if end - start > limits.max_header_size:
+        raise SipParseError(513, "Message Too Large")
+    return data[start:end].decode("utf-8", "surrogateescape"), body_start, lf_only
+
+
+def _header_lines(head: str, lf_only: bool, limits: ParseLimits) -> list[str]:
+    lines = head.split("\n" if lf_only else "\r\n")
+    if len(lines) > 4 * limits.max_headers:  # folded lines count here; bound the work
+        raise SipParseError(400, "Too Many Headers")
+    if lf_only:
+        lines = [line.removesuffix("\r") for line in lines]
+    return lines
+
+
+def _unfold(lines: list[str]) -> list[str]:
+    # RFC 3261 §7.3.1: a line starting with whitespace continues the previous one.
+    out = [lines[0]]
+    for line in lines[1:]:
+        if line[:1] not in (" ", "\t"):
+            out.append(line)
+        elif len(out) > 1:
+            out[-1] = out[-1] + "\r\n" + line
+        else:
+            raise SipParseError(400, "Malformed Header Line")
+    return out
+
+
+def _read_fields(
+    lines: list[str], limits: ParseLimits
+) -> tuple[list[str], list[Field], dict[str, list[int]]]:
+    """Header fields and their index; unfolds first when a continuation line shows up."""
+    try:
+        fields, index = _split_fields(lines, limits, folded=False)
+    except _FoldedLineError:
+        lines = _unfold(lines)
+        fields, index = _split_fields(lines, limits, folded=True)
+    if len(fields) > limits.max_headers:
+        raise SipParseError(400, "Too Many Headers")
+    if max(map(len, lines)) > limits.max_header_line:
+        raise SipParseError(400, "Header Too Long")
+    return lines, fields, index
+
+
+class _FoldedLineError(Exception):
+    """A continuation line met on the fast path: redo the split with unfolding."""
+
+
+def _split_fields(
+    lines: list[str], limits: ParseLimits, *, folded: bool
+) -> tuple[list[Field], dict[str, list[int]]]:
+    # The per-line loop of the parser: kept to the operations every line needs.
+    fields: list[Field] = []
+    index: dict[str, list[int]] = {}
+    vias = 0
+    spelled = SPELLED.get
+    for i in range(1, len(lines)):
+        line = lines[i]
+        name, colon, value = line.partition(":")
+        key = spelled(name) or header_key(name)
+        if not colon or key is None:
+            if line[:1] in (" ", "\t") and not folded:
+                raise _FoldedLineError
+            raise SipParseError(400, "Malformed Header Line")
+        if folded and "\n" in value:
+            value = _FOLD_RE.sub(" ", value)
+        value = value.strip()
+        if key == "via":
+            vias += value.count(",") + 1
+            if vias > limits.max_via:
+                raise SipParseError(400, "Too Many Via Headers")
+        pos = index.get(key)
+        if pos is None:
+            index[key] = [i - 1]
+        else:
+            pos.append(i - 1)
+        fields.append((key, name, value, line))
+    return fields, index
+
+
+def _response(first: str, fields: list[Field], index: dict[str, list[int]]) -> Response:
+    m = _STATUS_LINE_RE.match(first)
+    if m is None:
+        raise SipParseError(400, "Malformed Status-Line")
+    version, code, reason = m.groups()
+    status = int(code)
+    if not 100 <= status <= 699:
+        raise SipParseError(400, "Invalid Status Code")
+    return Response(status, reason or "", fields, version=version, index=index, start=first)
+
+
+_PLACEHOLDER_URI = SipUri("sip", "invalid")
+
+
+def _request(first: str, fields: list[Field], index: dict[str, list[int]]) -> Request:
+    # Request-Line = Method SP Request-URI SP SIP-Version CRLF  (exactly one SP each)
+    parts = first.split(" ")
+    method = parts[0]
+    # The start line is checked after the answer-headers (_check_request_line), so a
+    # malformed one can still be answered; a partial with a bad start line keeps
+    # this placeholder URI and an empty version.
+    return Request(method, _PLACEHOLDER_URI, fields, version="", index=index, start=first)
+
+
+def _check_answer_headers(msg: Request | Response) -> None:
+    # A response is routed by the top Via and echoes From, To, Call-ID and CSeq
+    # (RFC 3261 §8.2.6.2), copied as written: only the Via must be readable.
+    index = msg._index
+    for key in _ANSWER_HEADERS:
+        if not index.get(key):
+            raise SipParseError(400, f"Missing {_TITLES[key]} Header")
+    _ = msg.via
+
+
+def _check_echoed_headers(msg: Request | Response) -> None:
+    _ = msg.from_, msg.to, msg.call_id, msg.cseq
+
+
+def _check_cseq_method(msg: Request) -> None:
+    # RFC 3261 §8.1.1.3 / §8.2: the CSeq method MUST match the request method.
+    if msg.cseq.method != msg.method:
+        raise SipParseError(400, "CSeq Method Mismatch")
+
+
+def _check_message(
+    msg: Request | Response, index: dict[str, list[int]], fields: list[Field]
+) -> None:
+    for key in SINGLETON_HEADERS.intersection(index):
+        if len(index[key]) > 1:
+            raise SipParseError(400, f"Duplicate {fields[index[key][0]][1]} Header")
+    _ = msg.max_forwards
+
+
+def _body(
+    msg: Request | Response, data: bytes, start: int, body_start: int, limits: ParseLimits
+) -> tuple[bytes, bytes | None]:
+    length = msg.content_length
+    n = len(data)
+    if length is None:
+        # RFC 3261 §18.3: no Content-Length on a datagram: the body runs to its end.
+        end = n
+    else:
+        if length > limits.max_body_size:
+            raise SipParseError(513, "Message Too Large")
+        end = body_start + length
+        if end > n:
+            raise SipParseError(400, "Content-Length Exceeds Message")
+    body = data[body_start:end]
+    if start == 0 and end == n:
+        return body, data
+    return body, data[start:end]
+
+
+def _check_request_line(msg: Request, first: str) -> None:
+    parts = first.split(" ")
+    if len(parts) != 3 or not all(parts):
+        raise SipParseError(400, "Malformed Request-Line")
+    method, uri_text, version = parts
+    if not is_token(method):
+        raise SipParseError(400, "Malformed Request-Line")
+    if version != "SIP/2.0":
+        if _SIP_VERSION_RE.match(version) and version.upper() != "SIP/2.0":
+            raise SipParseError(505, "Version Not Supported")
+        if version.upper() != "SIP/2.0":
+            raise SipParseError(400, "Malformed Request-Line")
+    msg.version = version
+    msg.uri = _request_uri(uri_text)
+
+
+def _request_uri(text: str) -> Uri:
+    scheme = text.partition(":")[0].lower()
+    if scheme not in ("sip", "sips", "tel"):
+        if ":" in text and is_token(scheme):
+            raise SipParseError(416, "Unsupported URI Scheme")
+        raise SipParseError(400, "Malformed Request-URI")
+    try:
+        uri = parse_uri(text)
+    except SipParseError:
+        raise SipParseError(400, "Malformed Request-URI") from None
+    # RFC 3261 §19.1.1 table: URI headers are not allowed in a Request-URI; a proxy
+    # must not let them smuggle header fields in.
+    if isinstance(uri, SipUri) and uri.headers:
+        raise SipParseError(400, "Headers Not Allowed In Request-URI")
+    if not isinstance(uri, (SipUri, TelUri)):  # pragma: no cover - scheme checked above
+        raise SipParseError(416, "Unsupported URI Scheme")
+    return uri
