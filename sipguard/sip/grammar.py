@@ -159,6 +159,25 @@ _PARAMS_RE = re.compile(
 _SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[^;,\s\"]*)?)*\Z")
 
 
+# The same grammar as a pattern for embedding in a larger regex (name-addr, Via).
+PARAMS_PATTERN = r"""(?:[ \t]*;[ \t]*[A-Za-z0-9\-.!%*_+`'~]+
+        (?:[ \t]*=[ \t]*(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^;,\s"]*))?)*"""
+
+
+def split_checked_params(text: str) -> Params:
+    """Split parameters already validated against PARAMS_PATTERN."""
+    if '"' in text or " " in text or "\t" in text:
+        return parse_params(text, "Parameter")
+    if text.count(";") == 1:
+        name, eq, value = text[1:].partition("=")
+        return ((name, value if eq else None),)
+    out: list[tuple[str, str | None]] = []
+    for piece in text[1:].split(";"):
+        name, eq, value = piece.partition("=")
+        out.append((name, value) if eq else (name, None))
+    return tuple(out)
+
+
 def parse_params(text: str, what: str) -> Params:
     """Parse header parameters; ``text`` starts at the first ";" (or is empty).
 

@@ -15,12 +15,14 @@ from typing import NamedTuple
 
 from sipguard.sip.errors import SipParseError
 from sipguard.sip.grammar import (
+    PARAMS_PATTERN,
     Params,
     get_param,
     is_token,
     parse_params,
     quote,
     render_params,
+    split_checked_params,
     split_unquoted,
     unquote,
 )
@@ -112,13 +114,7 @@ def parse_via(text: str) -> Via:
         port_number = int(port) if port is not None else None
         if port_number is not None and port_number > 65535:
             raise SipParseError(400, "Invalid Via")
-        params: Params = ()
-        if param_text:
-            pairs: list[tuple[str, str | None]] = []
-            for piece in param_text[1:].split(";"):
-                name, eq, value = piece.partition("=")
-                pairs.append((name, value) if eq else (name, None))
-            params = tuple(pairs)
+        params = split_checked_params(param_text) if param_text else ()
         return tuple.__new__(Via, (transport.upper(), host, port_number, params, "SIP/2.0", text))
     m = _VIA_RE.match(text)
     if m is None:
@@ -200,7 +196,7 @@ _NAME_ADDR_SIP_RE = re.compile(
     rf"""\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"\s*
           |([A-Za-z0-9\-.!%*_+`'~\s\x80-\U0010ffff]*?)\s*)
         <(?P<uri>(?P<scheme>[sS][iI][pP][sS]?):{SIP_URI_BODY}
-            (?:\?(?P<headers>[^<>\s]*))?)>\s*(?P<hparams>;.*)?\Z""",
+            (?:\?(?P<headers>[^<>\s]*))?)>(?P<hparams>{PARAMS_PATTERN})\s*\Z""",
     re.VERBOSE | re.DOTALL,
 )
 
@@ -226,7 +222,7 @@ def _name_addr(text: str) -> NameAddr:
         else:
             display = " ".join(plain.split()) if plain else None
         param_text = m.group("hparams")
-        params = parse_params(param_text, "Address") if param_text else ()
+        params = split_checked_params(param_text) if param_text else ()
         uri = sip_uri_from_match(m, m.group("scheme").lower(), m.group("uri"))
         return tuple.__new__(NameAddr, (uri, display, params, text.strip()))
     m = _NAME_ADDR_RE.match(text)

@@ -460,7 +460,13 @@ class Request(Message):
         raw: bytes | None = None,
         start: str | None = None,
     ) -> None:
-        super().__init__(fields, body, index=index, raw=raw, start=start)
+        # Message.__init__ inlined: this runs once per parsed message.
+        self._fields = fields
+        self.body = body
+        self._index = index if index is not None else _index(fields)
+        self._raw = raw
+        self._start = start
+        self._cache = {}
         self.method = method
         self.uri = uri
         self.version = version
@@ -519,7 +525,12 @@ class Response(Message):
         raw: bytes | None = None,
         start: str | None = None,
     ) -> None:
-        super().__init__(fields, body, index=index, raw=raw, start=start)
+        self._fields = fields
+        self.body = body
+        self._index = index if index is not None else _index(fields)
+        self._raw = raw
+        self._start = start
+        self._cache = {}
         self.status = status
         self.reason = reason
         self.version = version

@@ -49,7 +49,7 @@ def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request 
     while data.startswith(b"\r\n", start):  # RFC 3261 §7.5: ignore leading CRLFs
         start += 2
     head, body_start, lf_only = _split_head(data, start, n, limits)
-    lines, fields, index = _read_fields(_header_lines(head, lf_only, limits), limits)
+    lines, fields, index, duplicate = _read_fields(_header_lines(head, lf_only, limits), limits)
     first = lines[0]
     if first[:4].upper() == "SIP/":
         msg: Request | Response = _response(first, fields, index)
@@ -60,7 +60,10 @@ def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request 
         _check_echoed_headers(msg)
         if isinstance(msg, Request):
             _check_request_line(msg, first)
-        _check_message(msg, index, fields)
+        if duplicate is not None:
+            # RFC 3261 §7.3.1: only list headers may appear more than once.
+            raise SipParseError(400, f"Duplicate {duplicate} Header")
+        _ = msg.max_forwards
         msg.body, msg._raw = _body(msg, data, start, body_start, limits)
         if isinstance(msg, Request):
             _check_cseq_method(msg)
@@ -118,18 +121,19 @@ def _unfold(lines: list[str]) -> list[str]:
 
 def _read_fields(
     lines: list[str], limits: ParseLimits
-) -> tuple[list[str], list[Field], dict[str, list[int]]]:
-    """Header fields and their index; unfolds first when a continuation line shows up."""
+) -> tuple[list[str], list[Field], dict[str, list[int]], str | None]:
+    """Header fields, their index and the first duplicated singleton's name, if any;
+    unfolds first when a continuation line shows up."""
     try:
-        fields, index = _split_fields(lines, limits, folded=False)
+        fields, index, duplicate = _split_fields(lines, limits, folded=False)
     except _FoldedLineError:
         lines = _unfold(lines)
-        fields, index = _split_fields(lines, limits, folded=True)
+        fields, index, duplicate = _split_fields(lines, limits, folded=True)
     if len(fields) > limits.max_headers:
         raise SipParseError(400, "Too Many Headers")
     if max(map(len, lines)) > limits.max_header_line:
         raise SipParseError(400, "Header Too Long")
-    return lines, fields, index
+    return lines, fields, index, duplicate
 
 
 class _FoldedLineError(Exception):
@@ -138,11 +142,12 @@ class _FoldedLineError(Exception):
 
 def _split_fields(
     lines: list[str], limits: ParseLimits, *, folded: bool
-) -> tuple[list[Field], dict[str, list[int]]]:
+) -> tuple[list[Field], dict[str, list[int]], str | None]:
     # The per-line loop of the parser: kept to the operations every line needs.
     fields: list[Field] = []
     index: dict[str, list[int]] = {}
     vias = 0
+    duplicate = None
     spelled = SPELLED.get
     for i in range(1, len(lines)):
         line = lines[i]
@@ -164,8 +169,10 @@ def _split_fields(
             index[key] = [i - 1]
         else:
             pos.append(i - 1)
+            if duplicate is None and key in SINGLETON_HEADERS:
+                duplicate = name.rstrip(" \t")
         fields.append((key, name, value, line))
-    return fields, index
+    return fields, index, duplicate
 
 
 def _response(first: str, fields: list[Field], index: dict[str, list[int]]) -> Response:
@@ -210,15 +217,6 @@ def _check_cseq_method(msg: Request) -> None:
     # RFC 3261 §8.1.1.3 / §8.2: the CSeq method MUST match the request method.
     if msg.cseq.method != msg.method:
         raise SipParseError(400, "CSeq Method Mismatch")
-
-
-def _check_message(
-    msg: Request | Response, index: dict[str, list[int]], fields: list[Field]
-) -> None:
-    for key in SINGLETON_HEADERS.intersection(index):
-        if len(index[key]) > 1:
-            raise SipParseError(400, f"Duplicate {fields[index[key][0]][1]} Header")
-    _ = msg.max_forwards
 
 
 def _body(
