@@ -57,20 +57,25 @@ def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request 
         msg = _request(first, fields, index)
     _check_answer_headers(msg)
     try:
-        _check_echoed_headers(msg)
-        if isinstance(msg, Request):
-            _check_request_line(msg, first)
-        if duplicate is not None:
-            # RFC 3261 §7.3.1: only list headers may appear more than once.
-            raise SipParseError(400, f"Duplicate {duplicate} Header")
-        _ = msg.max_forwards
+        _check_readable(msg, first, duplicate)
         msg.body, msg._raw = _body(msg, data, start, body_start, limits)
-        if isinstance(msg, Request):
-            _check_cseq_method(msg)
     except SipParseError as exc:
         partial = msg if isinstance(msg, Request) else None
         raise SipParseError(exc.status, exc.reason, partial) from None
     return msg
+
+
+def _check_readable(msg: Request | Response, first: str, duplicate: str | None) -> None:
+    _ = msg.from_, msg.to, msg.call_id, msg.cseq
+    if isinstance(msg, Request):
+        _check_request_line(msg, first)
+        # RFC 3261 §8.1.1.3 / §8.2: the CSeq method MUST match the request method.
+        if msg.cseq.method != msg.method:
+            raise SipParseError(400, "CSeq Method Mismatch")
+    if duplicate is not None:
+        # RFC 3261 §7.3.1: only list headers may appear more than once.
+        raise SipParseError(400, f"Duplicate {duplicate} Header")
+    _ = msg.max_forwards
 
 
 def _split_head(data: bytes, start: int, n: int, limits: ParseLimits) -> tuple[str, int, bool]:
@@ -207,16 +212,6 @@ def _check_answer_headers(msg: Request | Response) -> None:
         if not index.get(key):
             raise SipParseError(400, f"Missing {_TITLES[key]} Header")
     _ = msg.via
-
-
-def _check_echoed_headers(msg: Request | Response) -> None:
-    _ = msg.from_, msg.to, msg.call_id, msg.cseq
-
-
-def _check_cseq_method(msg: Request) -> None:
-    # RFC 3261 §8.1.1.3 / §8.2: the CSeq method MUST match the request method.
-    if msg.cseq.method != msg.method:
-        raise SipParseError(400, "CSeq Method Mismatch")
 
 
 def _body(
