@@ -79,12 +79,13 @@ def _check_readable(msg: Request | Response, first: str, duplicate: str | None) 
 
 
 def _split_head(data: bytes, start: int, n: int, limits: ParseLimits) -> tuple[str, int, bool]:
-    end = data.find(b"\r\n\r\n", start, start + limits.max_header_size + 4)
+    # The header section counts through its empty line, as in framing.py.
+    end = data.find(b"\r\n\r\n", start, start + limits.max_header_size)
     lf_only = False
     if end >= 0:
         body_start = end + 4
     else:
-        end = data.find(b"\n\n", start, start + limits.max_header_size + 2)
+        end = data.find(b"\n\n", start, start + limits.max_header_size)
         if end >= 0:
             # Bare-LF line ends: liberal reading (RFC 3261 asks for CRLF).
             lf_only, body_start = True, end + 2
@@ -97,7 +98,7 @@ def _split_head(data: bytes, start: int, n: int, limits: ParseLimits) -> tuple[s
             body_start = n
         else:
             raise SipParseError(400, "Incomplete Header Section")
-    if end - start > limits.max_header_size:
+    if body_start - start > limits.max_header_size:
         raise SipParseError(513, "Message Too Large")
     return data[start:end].decode("utf-8", "surrogateescape"), body_start, lf_only
 
