@@ -297,10 +297,14 @@ class AuthValue(NamedTuple):
     params: dict[str, str]
     quoted: frozenset[str] = frozenset()
     raw: str = ""
+    token68: str | None = None
+    """The bare token of schemes such as RFC 8898 "Bearer <access_token>"."""
 
     def __str__(self) -> str:
         if self.raw:
             return self.raw
+        if self.token68 is not None:
+            return f"{self.scheme} {self.token68}"
         body = ", ".join(
             f"{k}={quote(v) if k in self.quoted else v}" for k, v in self.params.items()
         )
@@ -309,10 +313,11 @@ class AuthValue(NamedTuple):
 
 # auth-param = auth-param-name EQUAL ( token / quoted-string ), comma-separated
 _AUTH_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s,"]+'
-_AUTH_LIST_RE = re.compile(
-    rf"\s*{_TCHARS}\s*=\s*(?:{_AUTH_VALUE})\s*(?:,\s*{_TCHARS}\s*=\s*(?:{_AUTH_VALUE})\s*)*\Z"
-)
-_AUTH_PARAM_RE = re.compile(rf"({_TCHARS})\s*=\s*({_AUTH_VALUE})")
+# re.split with this pattern yields [junk, name, value, junk, name, value, ..., junk]:
+# one pass finds every parameter, and the list is valid exactly when all junk is empty.
+# token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="  (RFC 7235 §2.1)
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
+_AUTH_SPLIT_RE = re.compile(rf"\s*({_TCHARS})\s*=\s*({_AUTH_VALUE})\s*(?:,|\Z)")
 
 
 # credentials = ("Digest" LWS digest-response) / other-response
@@ -325,18 +330,22 @@ def parse_auth(text: str, what: str) -> AuthValue:
         repeated parameter (RFC 7616 §3.4: a directive appears at most once).
     """
     scheme, _, rest = text.strip().partition(" ")
-    if not is_token(scheme) or _AUTH_LIST_RE.match(rest) is None:
+    rest = rest.strip()
+    if _TOKEN68_RE.match(rest) and is_token(scheme):
+        return AuthValue(scheme, {}, frozenset(), text.strip(), rest)
+    parts = _AUTH_SPLIT_RE.split(rest)
+    if not is_token(scheme) or len(parts) < 4 or any(parts[0::3]):
         raise SipParseError(400, f"Invalid {what}")
+    names = parts[1::3]
     params: dict[str, str] = {}
     quoted: set[str] = set()
-    # The list was validated whole above, so findall sees every parameter in order.
-    for name, raw_value in _AUTH_PARAM_RE.findall(rest):
+    for name, raw_value in zip(names, parts[2::3], strict=True):
         key = name.lower()
-        if key in params:
-            raise SipParseError(400, f"Invalid {what}")
         if raw_value[0] == '"':
             quoted.add(key)
             params[key] = raw_value[1:-1] if "\\" not in raw_value else unquote(raw_value)
         else:
             params[key] = raw_value
+    if len(params) != len(names):
+        raise SipParseError(400, f"Invalid {what}")
     return AuthValue(scheme, params, frozenset(quoted), text.strip())

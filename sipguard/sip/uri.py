@@ -12,7 +12,7 @@ import re
 from typing import Any, NamedTuple
 
 from sipguard.sip.errors import SipParseError
-from sipguard.sip.grammar import Params, get_param, render_params, split_params, unescape
+from sipguard.sip.grammar import Params, get_param, render_params, split_params
 
 __all__ = ["AbsoluteUri", "SipUri", "TelUri", "Uri", "parse_uri", "uri_equal"]
 
@@ -252,8 +252,22 @@ def _sip_equal(a: SipUri, b: SipUri) -> bool:
     return _header_set(a.headers) == _header_set(b.headers)
 
 
+# reserved = ";" / "/" / "?" / ":" / "@" / "&" / "=" / "+" / "$" / ","
+_RESERVED = frozenset(";/?:@&=+$,")
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
 def _unesc(text: str | None) -> str | None:
-    return None if text is None else unescape(text)
+    # §19.1.4: "Characters other than those in the 'reserved' set ... are equivalent to
+    # their '%' HEX HEX encoding": decode those; keep reserved ones escaped (normalised).
+    if text is None or "%" not in text:
+        return text
+    return _ESCAPE_RE.sub(_decode_unreserved, text)
+
+
+def _decode_unreserved(m: re.Match[str]) -> str:
+    char = chr(int(m.group(1), 16))
+    return f"%{m.group(1).upper()}" if char in _RESERVED else char
 
 
 def _host_equal(a: str, b: str) -> bool:
@@ -267,8 +281,8 @@ def _host_equal(a: str, b: str) -> bool:
 
 
 def _params_match(pa: Params, pb: Params, *, all_params: bool) -> bool:
-    da = {k.lower(): unescape(v or "").lower() for k, v in pa}
-    db = {k.lower(): unescape(v or "").lower() for k, v in pb}
+    da = {(_unesc(k) or "").lower(): (_unesc(v) or "").lower() for k, v in pa}
+    db = {(_unesc(k) or "").lower(): (_unesc(v) or "").lower() for k, v in pb}
     for name in da.keys() & db.keys():
         if da[name] != db[name]:
             return False
@@ -279,7 +293,7 @@ def _params_match(pa: Params, pb: Params, *, all_params: bool) -> bool:
 
 
 def _header_set(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    return {unescape(k).lower(): unescape(v) for k, v in headers}
+    return {(_unesc(k) or "").lower(): _unesc(v) or "" for k, v in headers}
 
 
 def _tel_number(number: str) -> str:
