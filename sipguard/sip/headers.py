@@ -10,6 +10,7 @@ frozen dataclasses on this per-message path.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import NamedTuple
 
@@ -111,6 +112,8 @@ def parse_via(text: str) -> Via:
     m = _VIA_FAST_RE.match(text)
     if m is not None:
         transport, host, port, param_text = m.groups()
+        if host[0] == "[":
+            _check_ipv6(host)
         port_number = int(port) if port is not None else None
         if port_number is not None and port_number > 65535:
             raise SipParseError(400, "Invalid Via")
@@ -120,6 +123,8 @@ def parse_via(text: str) -> Via:
     if m is None:
         raise SipParseError(400, "Invalid Via")
     name, version, transport, host, port, param_text = m.groups()
+    if host[0] == "[":
+        _check_ipv6(host)
     port_number = None
     if port is not None:
         port_number = int(port)
@@ -130,6 +135,14 @@ def parse_via(text: str) -> Via:
     return tuple.__new__(
         Via, (transport.upper(), host, port_number, params, protocol, text.strip())
     )
+
+
+def _check_ipv6(reference: str) -> None:
+    # IPv6reference = "[" IPv6address "]" with RFC 5954's IPv6address.
+    try:
+        ipaddress.IPv6Address(reference[1:-1])
+    except ValueError:
+        raise SipParseError(400, "Invalid Via") from None
 
 
 def parse_via_list(value: str) -> list[Via]:

@@ -109,6 +109,14 @@ def _header_lines(head: str, lf_only: bool, limits: ParseLimits) -> list[str]:
         raise SipParseError(400, "Too Many Headers")
     if lf_only:
         lines = [line.removesuffix("\r") for line in lines]
+        bare = any("\r" in line for line in lines)
+    else:
+        breaks = len(lines) - 1
+        bare = head.count("\n") != breaks or head.count("\r") != breaks
+    # A CR or LF alone inside a header is a line break to some parsers and not to
+    # others: the classic way to smuggle a header past a proxy. Never forwarded.
+    if bare:
+        raise SipParseError(400, "Bare CR or LF in Header")
     return lines
 
 
