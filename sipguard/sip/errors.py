@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sipguard.sip.message import Request
 
-__all__ = ["SipError", "SipParseError"]
+__all__ = ["SipError", "SipParseError", "TransactionStateError"]
 
 
 class SipError(Exception):
@@ -41,3 +41,21 @@ class SipParseError(SipError):
     def answerable(self) -> bool:
         """True when ``partial`` holds a request a response can be built for."""
         return self.partial is not None
+
+
+class TransactionStateError(SipError):
+    """An input a transaction cannot take in its current state.
+
+    Either the caller misused the machine (a second ``start``, a response from the TU
+    after the final one) or a message arrived that the RFC gives no meaning in this
+    state (an ACK before any final response). The transaction is left exactly as it
+    was; ``detail`` says what happened. Answering with 500 is only right when the
+    input was a request from the network.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(500, "Server Internal Error")
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.reason}: {self.detail}"

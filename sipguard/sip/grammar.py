@@ -23,7 +23,7 @@ __all__ = [
 
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
 TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
-_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+\Z")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]++\Z")
 
 # escaped = "%" HEXDIG HEXDIG
 _ESCAPED_RE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -149,19 +149,19 @@ def split_params(text: str, what: str) -> Params:
 # of characters that cannot end it (real branches carry "/" and "=", received a port);
 # an empty parameter (";;") is an error in a header (unlike inside a URI, see uri.py).
 _PARAMS_RE = re.compile(
-    r"""(?:[ \t]*;[ \t]*[A-Za-z0-9\-.!%*_+`'~]+
-        (?:[ \t]*=[ \t]*(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^;,\s"]*))?)*[ \t]*\Z""",
+    r"""(?:[ \t]*+;[ \t]*+[A-Za-z0-9\-.!%*_+`'~]++
+        (?:[ \t]*+=[ \t]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^;,\s"]*+))?)*+[ \t]*+\Z""",
     re.VERBOSE | re.DOTALL,
 )
 
 
 # The common case: no quotes, no whitespace: split without stripping.
-_SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]+(?:=[^;,\s\"]*)?)*\Z")
+_SIMPLE_PARAMS_RE = re.compile(r"(?:;[A-Za-z0-9\-.!%*_+`'~]++(?:=[^;,\s\"]*+)?)*+\Z")
 
 
 # The same grammar as a pattern for embedding in a larger regex (name-addr, Via).
-PARAMS_PATTERN = r"""(?:[ \t]*;[ \t]*[A-Za-z0-9\-.!%*_+`'~]+
-        (?:[ \t]*=[ \t]*(?:"[^"\\]*(?:\\.[^"\\]*)*"|[^;,\s"]*))?)*"""
+PARAMS_PATTERN = r"""(?:[ \t]*+;[ \t]*+[A-Za-z0-9\-.!%*_+`'~]++
+        (?:[ \t]*+=[ \t]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^;,\s"]*+))?)*+"""
 
 
 def split_checked_params(text: str) -> Params:

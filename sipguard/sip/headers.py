@@ -27,7 +27,7 @@ from sipguard.sip.grammar import (
     split_unquoted,
     unquote,
 )
-from sipguard.sip.uri import SIP_URI_BODY, SipUri, Uri, parse_uri, sip_uri_from_match
+from sipguard.sip.uri import HOST_PATTERN, SIP_URI_BODY, SipUri, Uri, parse_uri, sip_uri_from_match
 
 __all__ = [
     "MAGIC_COOKIE",
@@ -45,7 +45,7 @@ __all__ = [
 
 MAGIC_COOKIE = "z9hG4bK"  # RFC 3261 §8.1.1.7
 
-_TCHARS = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_TCHARS = r"[A-Za-z0-9\-.!%*_+`'~]"  # token characters; patterns add their quantifier
 
 
 class Via(NamedTuple):
@@ -87,9 +87,9 @@ class Via(NamedTuple):
 # sent-protocol = protocol-name SLASH protocol-version SLASH transport  (SLASH = SWS "/" SWS)
 # sent-by = host [ COLON port ]
 _VIA_RE = re.compile(
-    rf"""\s*({_TCHARS})\s*/\s*({_TCHARS})\s*/\s*({_TCHARS})\s+
-        (\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-_.]+)
-        (?:\s*:\s*([0-9]{{1,5}}))?\s*(;.*)?\Z""",
+    rf"""\s*+({_TCHARS}++)\s*+/\s*+({_TCHARS}++)\s*+/\s*+({_TCHARS}++)\s++
+        ({HOST_PATTERN})
+        (?:\s*+:\s*+([0-9]{{1,5}}))?\s*+(;.*)?\Z""",
     re.VERBOSE | re.DOTALL,
 )
 
@@ -97,8 +97,8 @@ _VIA_RE = re.compile(
 # The common spelling, "SIP/2.0/UDP host:port;a;b=c" with no stray whitespace or quotes,
 # matched and validated in one pass.
 _VIA_FAST_RE = re.compile(
-    rf"""SIP/2\.0/([A-Za-z]+)\ (\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-_.]+)(?::([0-9]{{1,5}}))?
-        ((?:;{_TCHARS}(?:=[^;,\s"]*)?)*)\Z""",
+    rf"""SIP/2\.0/([A-Za-z]+)\ ({HOST_PATTERN})(?::([0-9]{{1,5}}))?
+        ((?:;{_TCHARS}+(?:=[^;,\s"]*+)?)*+)\Z""",
     re.VERBOSE,
 )
 
@@ -194,22 +194,28 @@ class NameAddr(NamedTuple):
         return f"{name}<{self.uri}>{render_params(self.params)}"
 
 
+# Every quantifier in these patterns is possessive (*+, ++) or cannot overlap its
+# neighbour: a crafted run of spaces or token characters must cost linear time.
+_QUOTED_BODY = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
+_DISPLAY_WORDS = (
+    r"[A-Za-z0-9\-.!%*_+`'~\x80-\U0010ffff]++(?:\s++[A-Za-z0-9\-.!%*_+`'~\x80-\U0010ffff]++)*+"
+)
+
 # name-addr = [ display-name ] LAQUOT addr-spec RAQUOT
 # display-name = *(token LWS) / quoted-string   (unquoted UTF-8 words read liberally)
 # LAQUOT = SWS "<";  RAQUOT = ">" SWS  -- so no whitespace inside the brackets.
 _NAME_ADDR_RE = re.compile(
-    r"""\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"\s*
-          |([A-Za-z0-9\-.!%*_+`'~\s\x80-\U0010ffff]*?)\s*)
-        <([^<>\s]+)>\s*(;.*)?\Z""",
+    rf"""\s*+(?:"({_QUOTED_BODY})"\s*+|({_DISPLAY_WORDS})\s*+)?
+        <([^<>\s]++)>\s*+(;.*)?\Z""",
     re.VERBOSE | re.DOTALL,
 )
 _WS_RE = re.compile(r"\s")
+_ADDR_SPEC_BAD_RE = re.compile(r'[\s<>"?]')
 # The same with the URI a sip/sips one, matched in the same pass (the common case).
 _NAME_ADDR_SIP_RE = re.compile(
-    rf"""\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"\s*
-          |([A-Za-z0-9\-.!%*_+`'~\s\x80-\U0010ffff]*?)\s*)
+    rf"""\s*+(?:"({_QUOTED_BODY})"\s*+|({_DISPLAY_WORDS})\s*+)?
         <(?P<uri>(?P<scheme>[sS][iI][pP][sS]?):{SIP_URI_BODY}
-            (?:\?(?P<headers>[^<>\s]*))?)>(?P<hparams>{PARAMS_PATTERN})\s*\Z""",
+            (?:\?(?P<headers>[^<>\s]*+))?)>(?P<hparams>{PARAMS_PATTERN})\s*+\Z""",
     re.VERBOSE | re.DOTALL,
 )
 
@@ -250,14 +256,12 @@ def _name_addr(text: str) -> NameAddr:
 
 
 def _addr_spec(text: str) -> NameAddr:
-    if "<" in text or '"' in text:
-        raise SipParseError(400, "Invalid Address")
     # addr-spec: the URI cannot hold ";" "," "?" here (RFC 3261 §20.10), so the
-    # first ";" starts the header parameters.
+    # first ";" starts the header parameters (which may be quoted strings).
     s = text.strip()
     uri_text, semi, param_text = s.partition(";")
     uri_text = uri_text.rstrip()
-    if not uri_text or "?" in uri_text or _WS_RE.search(uri_text):
+    if not uri_text or _ADDR_SPEC_BAD_RE.search(uri_text):
         raise SipParseError(400, "Invalid Address")
     params = parse_params(semi + param_text, "Address") if semi else ()
     return NameAddr(parse_uri(uri_text), None, params, s)
@@ -281,7 +285,7 @@ class CSeq(NamedTuple):
 
 
 # CSeq = "CSeq" HCOLON 1*DIGIT LWS Method;  "MUST be expressible as a 32-bit unsigned integer"
-_CSEQ_RE = re.compile(rf"([0-9]{{1,10}})\s+({_TCHARS})\Z")
+_CSEQ_RE = re.compile(rf"([0-9]{{1,10}})\s++({_TCHARS}+)\Z")
 
 
 def parse_cseq(text: str) -> CSeq:
@@ -302,35 +306,50 @@ def parse_cseq(text: str) -> CSeq:
 class AuthValue(NamedTuple):
     """A challenge or credentials value: scheme plus auth-params (RFC 3261 §25 / RFC 7616).
 
-    ``params`` maps lower-case names to values with quotes removed; ``quoted`` names
-    the params that were quoted (so a verifier can insist on the RFC's form).
+    ``params`` maps lower-case names to values with quotes removed.
     """
 
     scheme: str
     params: dict[str, str]
-    quoted: frozenset[str] = frozenset()
     raw: str = ""
     token68: str | None = None
     """The bare token of schemes such as RFC 8898 "Bearer <access_token>"."""
+
+    @property
+    def quoted(self) -> frozenset[str]:
+        """Names of the params that were quoted (a verifier may insist on the RFC's form)."""
+        parts = _AUTH_SPLIT_RE.split(self.raw.partition(" ")[2].strip())
+        return frozenset(
+            n.lower() for n, v in zip(parts[1::3], parts[2::3], strict=True) if v[0] == '"'
+        )
 
     def __str__(self) -> str:
         if self.raw:
             return self.raw
         if self.token68 is not None:
             return f"{self.scheme} {self.token68}"
-        body = ", ".join(
-            f"{k}={quote(v) if k in self.quoted else v}" for k, v in self.params.items()
-        )
+        body = ", ".join(f"{k}={_auth_value(v)}" for k, v in self.params.items())
         return f"{self.scheme} {body}"
 
 
+def _auth_value(value: str) -> str:
+    return value if _TOKEN_VALUE_RE.match(value) else quote(value)
+
+
+_TOKEN_VALUE_RE = re.compile(rf"{_TCHARS}+\Z")
+
+
 # auth-param = auth-param-name EQUAL ( token / quoted-string ), comma-separated
-_AUTH_VALUE = r'"[^"\\]*(?:\\.[^"\\]*)*"|[^\s,"]+'
+_AUTH_VALUE = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^\s,"]++'
 # re.split with this pattern yields [junk, name, value, junk, name, value, ..., junk]:
 # one pass finds every parameter, and the list is valid exactly when all junk is empty.
+# A match may only start where a token starts (the lookbehind), so a failed attempt
+# inside a long run of spaces or token characters is not retried at every position.
 # token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="  (RFC 7235 §2.1)
-_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*\Z")
-_AUTH_SPLIT_RE = re.compile(rf"\s*({_TCHARS})\s*=\s*({_AUTH_VALUE})\s*(?:,|\Z)")
+_TOKEN68_RE = re.compile(r"[A-Za-z0-9\-._~+/]++=*+\Z")
+_AUTH_SPLIT_RE = re.compile(
+    rf"(?<![A-Za-z0-9\-.!%*_+`'~])({_TCHARS}++)\s*+=\s*+({_AUTH_VALUE})\s*+(?:,\s*+|\Z)"
+)
 
 
 # credentials = ("Digest" LWS digest-response) / other-response
@@ -342,23 +361,23 @@ def parse_auth(text: str, what: str) -> AuthValue:
         SipParseError: 400 "Invalid <what>" on a malformed auth-param list or a
         repeated parameter (RFC 7616 §3.4: a directive appears at most once).
     """
-    scheme, _, rest = text.strip().partition(" ")
+    raw = text.strip()
+    scheme, _, rest = raw.partition(" ")
+    if not is_token(scheme):
+        raise SipParseError(400, f"Invalid {what}")
     rest = rest.strip()
-    if _TOKEN68_RE.match(rest) and is_token(scheme):
-        return AuthValue(scheme, {}, frozenset(), text.strip(), rest)
+    if _TOKEN68_RE.match(rest):
+        return AuthValue(scheme, {}, raw, rest)
     parts = _AUTH_SPLIT_RE.split(rest)
-    if not is_token(scheme) or len(parts) < 4 or any(parts[0::3]):
+    if len(parts) < 4 or any(parts[0::3]):
         raise SipParseError(400, f"Invalid {what}")
     names = parts[1::3]
-    params: dict[str, str] = {}
-    quoted: set[str] = set()
-    for name, raw_value in zip(names, parts[2::3], strict=True):
-        key = name.lower()
-        if raw_value[0] == '"':
-            quoted.add(key)
-            params[key] = raw_value[1:-1] if "\\" not in raw_value else unquote(raw_value)
-        else:
-            params[key] = raw_value
+    if not "".join(names).islower():
+        names = [name.lower() for name in names]
+    values = [v[1:-1] if v[0] == '"' else v for v in parts[2::3]]
+    if "\\" in rest:
+        values = [unquote(f'"{v}"') if "\\" in v else v for v in values]
+    params = dict(zip(names, values, strict=True))
     if len(params) != len(names):
         raise SipParseError(400, f"Invalid {what}")
-    return AuthValue(scheme, params, frozenset(quoted), text.strip())
+    return AuthValue(scheme, params, raw)

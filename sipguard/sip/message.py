@@ -36,7 +36,7 @@ from sipguard.sip.uri import Uri
 __all__ = ["HeaderField", "Message", "Request", "Response"]
 
 T = TypeVar("T")
-_WS_RE = re.compile(r"\s")
+_CALL_ID_BAD_RE = re.compile(r"[\x00-\x20\x7f\s]")
 
 
 class HeaderField(NamedTuple):
@@ -99,14 +99,20 @@ class Message:
         return [self._fields[i][2] for i in self._index.get(header_key(name) or "", ())]
 
     def values(self, name: str) -> list[str]:
-        """Every comma-separated element of every ``name`` line (for list headers).
+        """Every element of every ``name`` line: comma-separated for list headers
+        (RFC 3261 §7.3.1), whole lines for the others (the auth headers' commas
+        separate parameters, not values).
 
         Raises:
             SipParseError: 400 on an unterminated quote or angle bracket.
         """
+        key = header_key(name) or ""
+        lines = self._lines(key)
+        if key not in LIST_HEADERS:
+            return [line for line in lines if line]
         out: list[str] = []
-        for line in self.get_all(name):
-            out.extend(p.strip() for p in split_unquoted(line, ","))
+        for line in lines:
+            out.extend(p.strip(" \t") for p in split_unquoted(line, ","))
         return [p for p in out if p]
 
     def has(self, name: str) -> bool:
@@ -183,7 +189,7 @@ class Message:
         if value is None:
             value = self._single("call-id", "Call-ID")
             # callid = word [ "@" word ]: read as any run of visible characters.
-            if not value or _WS_RE.search(value):
+            if not value or _CALL_ID_BAD_RE.search(value):
                 raise SipParseError(400, "Invalid Call-ID")
             self._cache["call-id"] = value
         return value
@@ -278,7 +284,8 @@ class Message:
         return self._addresses(key, name)
 
     def _addresses(self, key: str, title: str) -> tuple[NameAddr, ...]:
-        cached = self._cache.get(key)
+        slot = "@" + key  # not the slot of from_/to, which hold one NameAddr
+        cached = self._cache.get(slot)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         pos = self._index.get(key)
@@ -289,7 +296,7 @@ class Message:
             value: tuple[NameAddr, ...] = (parse_name_addr(fields[pos[0]][2], title),)
         else:
             value = tuple(a for i in pos for a in parse_name_addr_list(fields[i][2], title))
-        self._cache[key] = value
+        self._cache[slot] = value
         return value
 
     @property

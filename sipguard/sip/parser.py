@@ -26,9 +26,13 @@ from sipguard.sip.uri import SipUri, TelUri, Uri, parse_uri
 
 __all__ = ["parse_message"]
 
-_FOLD_RE = re.compile(r"[ \t]*\r?\n[ \t]+")
+# Starts only at the beginning of a whitespace run, so a long run costs linear time.
+_FOLD_RE = re.compile(r"(?<![ \t])[ \t]*+\r?\n[ \t]++")
 _SIP_VERSION_RE = re.compile(r"SIP/\d+\.\d+\Z", re.IGNORECASE)
 _STATUS_LINE_RE = re.compile(r"(SIP/\d+\.\d+) ([0-9]{3})(?: (.*))?\Z", re.IGNORECASE | re.DOTALL)
+_SCHEME_RE = re.compile(
+    r"[a-z][a-z0-9+\-.]*+\Z"
+)  # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _ANSWER_HEADERS = ("via", "from", "to", "call-id", "cseq")
 _TITLES = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
 
@@ -79,25 +83,22 @@ def _check_readable(msg: Request | Response, first: str, duplicate: str | None) 
 
 
 def _split_head(data: bytes, start: int, n: int, limits: ParseLimits) -> tuple[str, int, bool]:
-    # The header section counts through its empty line, as in framing.py.
-    end = data.find(b"\r\n\r\n", start, start + limits.max_header_size)
-    lf_only = False
+    # The start line's ending sets the mode: CRLF as RFC 3261 §7 says, or bare LF,
+    # read liberally. The header section counts through its empty line (as framing.py).
+    window = start + limits.max_header_size
+    first_eol = data.find(b"\n", start, window)
+    lf_only = first_eol > start and data[first_eol - 1] != 0x0D
+    end = data.find(b"\n\n" if lf_only else b"\r\n\r\n", start, window)
     if end >= 0:
-        body_start = end + 4
+        body_start = end + (2 if lf_only else 4)
+    elif n - start > limits.max_header_size:
+        raise SipParseError(513, "Message Too Large")
+    elif not lf_only and data.endswith(b"\r\n") and n - start > 2:
+        # A datagram whose header section lacks the empty line (scanners send
+        # these): the datagram's end ends the headers, the body is empty.
+        end, body_start = n - 2, n
     else:
-        end = data.find(b"\n\n", start, start + limits.max_header_size)
-        if end >= 0:
-            # Bare-LF line ends: liberal reading (RFC 3261 asks for CRLF).
-            lf_only, body_start = True, end + 2
-        elif n - start > limits.max_header_size:
-            raise SipParseError(513, "Message Too Large")
-        elif data.endswith(b"\r\n") and n - start > 2:
-            # A datagram whose header section lacks the empty line (scanners send
-            # these): the datagram's end ends the headers, the body is empty.
-            end = body_start = n - 2
-            body_start = n
-        else:
-            raise SipParseError(400, "Incomplete Header Section")
+        raise SipParseError(400, "Incomplete Header Section")
     if body_start - start > limits.max_header_size:
         raise SipParseError(513, "Message Too Large")
     return data[start:end].decode("utf-8", "surrogateescape"), body_start, lf_only
@@ -145,7 +146,14 @@ def _read_fields(
         fields, index, duplicate = _split_fields(lines, limits, folded=True)
     if len(fields) > limits.max_headers:
         raise SipParseError(400, "Too Many Headers")
-    if max(map(len, lines)) > limits.max_header_line:
+    # The limit is in bytes; a character is 1 to 4 of them (UTF-8), so only lines
+    # that could exceed it are encoded to be measured exactly.
+    limit = limits.max_header_line
+    longest = max(map(len, lines))
+    if longest > limit or (
+        longest * 4 > limit
+        and any(len(line.encode("utf-8", "surrogateescape")) > limit for line in lines)
+    ):
         raise SipParseError(400, "Header Too Long")
     return lines, fields, index, duplicate
 
@@ -173,7 +181,7 @@ def _split_fields(
             raise SipParseError(400, "Malformed Header Line")
         if folded and "\n" in value:
             value = _FOLD_RE.sub(" ", value)
-        value = value.strip()
+        value = value.strip(" \t")  # LWS is SP and HTAB only (not Unicode spaces)
         if key == "via":
             vias += value.count(",") + 1
             if vias > limits.max_via:
@@ -194,6 +202,8 @@ def _response(first: str, fields: list[Field], index: dict[str, list[int]]) -> R
     if m is None:
         raise SipParseError(400, "Malformed Status-Line")
     version, code, reason = m.groups()
+    if version.upper() != "SIP/2.0":
+        raise SipParseError(505, "Version Not Supported")
     status = int(code)
     if not 100 <= status <= 699:
         raise SipParseError(400, "Invalid Status Code")
@@ -262,7 +272,7 @@ def _check_request_line(msg: Request, first: str) -> None:
 def _request_uri(text: str) -> Uri:
     scheme = text.partition(":")[0].lower()
     if scheme not in ("sip", "sips", "tel"):
-        if ":" in text and is_token(scheme):
+        if ":" in text and _SCHEME_RE.match(scheme):
             raise SipParseError(416, "Unsupported URI Scheme")
         raise SipParseError(400, "Malformed Request-URI")
     try:

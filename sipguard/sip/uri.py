@@ -12,7 +12,7 @@ import re
 from typing import Any, NamedTuple
 
 from sipguard.sip.errors import SipParseError
-from sipguard.sip.grammar import Params, get_param, render_params, split_params
+from sipguard.sip.grammar import Params, get_param, render_params, split_params, unescape
 
 __all__ = ["AbsoluteUri", "SipUri", "TelUri", "Uri", "parse_uri", "uri_equal"]
 
@@ -54,7 +54,7 @@ class SipUri(NamedTuple):
     def transport(self) -> str | None:
         """The transport parameter, lower-cased, if any."""
         value = get_param(self.params, "transport")
-        return value.lower() if value is not None else None
+        return unescape(value).lower() if value is not None else None
 
     @property
     def host_bare(self) -> str:
@@ -120,6 +120,11 @@ _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 # hostport = host [ ":" port ];  host = hostname / IPv4address / IPv6reference
 # uri-parameters = *( ";" uri-parameter );  uri-parameter = pname [ "=" pvalue ]
 # headers = "?" header *( "&" header )
+# host = hostname / IPv4address / IPv6reference, as a pattern Via's sent-by reuses.
+HOST_PATTERN = rf"""\[[0-9A-Fa-f:.]+\]
+          |{_IPV4}(?![A-Za-z0-9\-_.])
+          |(?!\d+\.\d+\.\d+\.\d+(?![A-Za-z0-9\-_.]))
+           [A-Za-z0-9_](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_.])?"""
 # The body of a SIP-URI after "sip:", as a pattern other parsers embed (name-addr).
 _USER_CHARS = r"[A-Za-z0-9\-_.!~*'()&=+$,;?/]"
 _PW_CHARS = r"[A-Za-z0-9\-_.!~*'()&=+$,]"
@@ -128,10 +133,7 @@ _PARAM_CHARS = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]"
 # regex engine runs without trying an alternation at every character.
 SIP_URI_BODY = rf"""(?:(?P<user>(?=[^@])(?:{_USER_CHARS}*(?:{_ESC}{_USER_CHARS}*)*))
            (?::(?P<password>{_PW_CHARS}*(?:{_ESC}{_PW_CHARS}*)*))?@)?
-        (?P<host>\[[0-9A-Fa-f:.]+\]
-          |{_IPV4}(?![A-Za-z0-9\-_.])
-          |(?!\d+\.\d+\.\d+\.\d+(?![A-Za-z0-9\-_.]))
-           [A-Za-z0-9_](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_.])?)
+        (?P<host>{HOST_PATTERN})
         (?::(?P<port>[0-9]{{1,5}}))?
         (?P<params>(?:;{_PARAM_CHARS}*(?:{_ESC}{_PARAM_CHARS}*)*
                       (?:={_PARAM_CHARS}*(?:{_ESC}{_PARAM_CHARS}*)*)?)*)"""
