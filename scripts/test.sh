@@ -10,5 +10,5 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy sipguard tests
+.venv/bin/mypy sipguard tests fuzz bench
 .venv/bin/python -m pytest "$@"
