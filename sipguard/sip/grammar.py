@@ -209,9 +209,17 @@ def get_param(params: Params, name: str) -> str | None:
     """First value of parameter ``name`` (case-insensitive); "" for a bare flag."""
     lname = name.lower()
     for key, value in params:
-        if key.lower() == lname:
+        if key == lname or key.lower() == lname:
             return "" if value is None else value
     return None
+
+
+def with_params(params: Params, values: dict[str, str | None]) -> Params:
+    """``params`` with ``values`` set (a None value is a flag): replaced ones are
+    dropped from their place and the new ones appended, the rest keep their order."""
+    names = {k.lower() for k in values}
+    kept = tuple((k, v) for k, v in params if k.lower() not in names)
+    return kept + tuple(values.items())
 
 
 def has_param(params: Params, name: str) -> bool:

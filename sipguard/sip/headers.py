@@ -26,6 +26,7 @@ from sipguard.sip.grammar import (
     split_checked_params,
     split_unquoted,
     unquote,
+    with_params,
 )
 from sipguard.sip.uri import HOST_PATTERN, SIP_URI_BODY, SipUri, Uri, parse_uri, sip_uri_from_match
 
@@ -65,16 +66,11 @@ class Via(NamedTuple):
     @property
     def branch(self) -> str | None:
         """The branch parameter, if any."""
-        for key, value in self.params:
-            if key == "branch" or key.lower() == "branch":
-                return value or ""
-        return None
+        return get_param(self.params, "branch")
 
     def with_params(self, **values: str | None) -> Via:
         """A copy with parameters set (``None`` value = a flag); order is kept."""
-        names = {k.lower() for k in values}
-        kept = tuple((k, v) for k, v in self.params if k.lower() not in names)
-        return self._replace(params=kept + tuple(values.items()), raw="")
+        return self._replace(params=with_params(self.params, values), raw="")
 
     def __str__(self) -> str:
         if self.raw:
@@ -167,10 +163,7 @@ class NameAddr(NamedTuple):
     @property
     def tag(self) -> str | None:
         """The tag parameter (From/To), if any."""
-        for key, value in self.params:
-            if key == "tag" or key.lower() == "tag":
-                return value or ""
-        return None
+        return get_param(self.params, "tag")
 
     @property
     def sip_uri(self) -> SipUri | None:
@@ -179,9 +172,7 @@ class NameAddr(NamedTuple):
 
     def with_params(self, **values: str | None) -> NameAddr:
         """A copy with header parameters set (``None`` value = a flag)."""
-        names = {k.lower() for k in values}
-        kept = tuple((k, v) for k, v in self.params if k.lower() not in names)
-        return self._replace(params=kept + tuple(values.items()), raw="")
+        return self._replace(params=with_params(self.params, values), raw="")
 
     def __str__(self) -> str:
         if self.raw:

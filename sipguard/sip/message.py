@@ -467,13 +467,7 @@ class Request(Message):
         raw: bytes | None = None,
         start: str | None = None,
     ) -> None:
-        # Message.__init__ inlined: this runs once per parsed message.
-        self._fields = fields
-        self.body = body
-        self._index = index if index is not None else _index(fields)
-        self._raw = raw
-        self._start = start
-        self._cache = {}
+        Message.__init__(self, fields, body, index=index, raw=raw, start=start)
         self.method = method
         self.uri = uri
         self.version = version
@@ -532,12 +526,7 @@ class Response(Message):
         raw: bytes | None = None,
         start: str | None = None,
     ) -> None:
-        self._fields = fields
-        self.body = body
-        self._index = index if index is not None else _index(fields)
-        self._raw = raw
-        self._start = start
-        self._cache = {}
+        Message.__init__(self, fields, body, index=index, raw=raw, start=start)
         self.status = status
         self.reason = reason
         self.version = version
