@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 
 from sipguard.sip.errors import SipParseError
+from sipguard.sip.fields import Field
 from sipguard.sip.grammar import is_token
 from sipguard.sip.limits import DEFAULT_LIMITS, ParseLimits
-from sipguard.sip.message import Field, Request, Response
+from sipguard.sip.message import Request, Response
 from sipguard.sip.names import SINGLETON_HEADERS, SPELLED, header_key
 from sipguard.sip.uri import SipUri, TelUri, Uri, parse_uri
 
