@@ -19,6 +19,16 @@ def realworld_files(sub: str = "") -> list[Path]:
     return sorted(folder.glob("*.sip")) if folder.is_dir() else []
 
 
+def realworld_params(sub: str = "") -> list[object]:
+    """pytest parameters for the corpus files; one skipped parameter saying why when
+    the shared corpus is not beside the checkout."""
+    files = realworld_files(sub)
+    if files:
+        return list(files)
+    reason = f"shared corpus not found at {REALWORLD} (clone ../shared beside the repo)"
+    return [pytest.param(None, marks=pytest.mark.skip(reason=reason), id="no-corpus")]
+
+
 def require_realworld() -> None:
     """Skip with a clear reason when the shared corpus is not beside the checkout."""
     if not REALWORLD.is_dir():

@@ -13,7 +13,13 @@ from pathlib import Path
 import pytest
 
 from sipguard.sip import Request, Response, SipParseError, parse_message
-from tests.helpers.corpus import FIXTURES, read_status, realworld_files, require_realworld
+from tests.helpers.corpus import (
+    FIXTURES,
+    read_status,
+    realworld_files,
+    realworld_params,
+    require_realworld,
+)
 
 
 def _parse_ok(data: bytes) -> Request | Response:
@@ -26,7 +32,7 @@ def _parse_ok(data: bytes) -> Request | Response:
 # -- ../shared/corpus/realworld: every valid message parses and round-trips exactly ----
 
 
-@pytest.mark.parametrize("path", realworld_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", realworld_params(), ids=lambda p: getattr(p, "name", p))
 def test_realworld_message_parses_and_round_trips(path: Path) -> None:
     msg = _parse_ok(path.read_bytes())
     assert read_status(msg) == 0
@@ -59,7 +65,7 @@ QUIRKS: dict[str, object] = {
 }
 
 
-@pytest.mark.parametrize("path", realworld_files("quirks"), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", realworld_params("quirks"), ids=lambda p: getattr(p, "name", p))
 def test_quirk_gets_its_deliberate_outcome(path: Path) -> None:
     outcome = QUIRKS[path.name[:3]]
     data = path.read_bytes()
