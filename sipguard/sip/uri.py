@@ -207,10 +207,11 @@ def _split_uri_params(text: str) -> Params:
 
 
 def _parse_uri_headers(text: str) -> tuple[tuple[str, str], ...]:
+    # headers = "?" header *( "&" header );  header = hname "=" hvalue
     out = []
     for piece in text.split("&"):
-        name, _, value = piece.partition("=")
-        if not name or not _HCHARS_RE.match(name) or not _HCHARS_RE.match(value):
+        name, eq, value = piece.partition("=")
+        if not name or not eq or not _HCHARS_RE.match(name) or not _HCHARS_RE.match(value):
             raise SipParseError(400, "Malformed URI Header")
         out.append((name, value))
     return tuple(out)

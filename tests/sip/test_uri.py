@@ -476,3 +476,11 @@ def test_escaped_parameter_name_is_the_parameter():
 def test_tel_and_opaque_equality(a, b, equal):
     assert uri_equal(parse_uri(a), parse_uri(b)) is equal
     assert uri_equal(parse_uri(b), parse_uri(a)) is equal
+
+
+@pytest.mark.parametrize("text", ["sip:h?a", "sip:h?a=b&c", "sip:h?=b"])
+def test_uri_header_needs_a_name_and_an_equals_sign(text: str) -> None:
+    # header = hname "=" hvalue (RFC 3261 §25.1)
+    with pytest.raises(SipParseError) as info:
+        parse_uri(text)
+    assert info.value.status == 400
