@@ -12,7 +12,6 @@ import re
 from sipguard.sip.errors import SipParseError
 
 __all__ = [
-    "TOKEN_CHARS",
     "is_token",
     "quote",
     "split_params",
@@ -22,7 +21,6 @@ __all__ = [
 ]
 
 # token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
-TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]++\Z")
 
 # escaped = "%" HEXDIG HEXDIG
@@ -220,12 +218,6 @@ def with_params(params: Params, values: dict[str, str | None]) -> Params:
     names = {k.lower() for k in values}
     kept = tuple((k, v) for k, v in params if k.lower() not in names)
     return kept + tuple(values.items())
-
-
-def has_param(params: Params, name: str) -> bool:
-    """True when parameter ``name`` is present (case-insensitive)."""
-    lname = name.lower()
-    return any(key.lower() == lname for key, _ in params)
 
 
 def render_params(params: Params) -> str:
