@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_micro", ROOT / "bench" / "micro.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers.scripts import ROOT, load_script
 
 
 def test_every_stage_runs_on_both_bench_messages() -> None:
-    micro = _load()
+    micro = load_script("bench/micro.py")
     for name in ("invite.sip", "register.sip"):
         stages = micro.stage_timings((ROOT / "bench" / "messages" / name).read_bytes())
         names = [stage for stage, _ in stages]

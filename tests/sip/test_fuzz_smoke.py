@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import time
 from pathlib import Path
-from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_fuzzer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_inprocess", ROOT / "fuzz" / "inprocess.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers.scripts import load_script
 
 
 def test_short_fuzz_run_finds_nothing(tmp_path: Path) -> None:
-    fuzzer = _load_fuzzer()
+    fuzzer = load_script("fuzz/inprocess.py")
     start = time.monotonic()
     status = fuzzer.run(seed=7, count=300, seconds=20.0, budget_ms=50.0, crash_dir=tmp_path)
     assert status == 0
@@ -30,7 +19,7 @@ def test_short_fuzz_run_finds_nothing(tmp_path: Path) -> None:
 
 
 def test_mutations_change_the_input() -> None:
-    fuzzer = _load_fuzzer()
+    fuzzer = load_script("fuzz/inprocess.py")
     rng = random.Random(1)
     seeds = fuzzer.load_seeds()
     assert any(fuzzer.mutate(rng, seeds[0], seeds) != seeds[0] for _ in range(10))
