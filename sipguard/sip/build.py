@@ -86,16 +86,7 @@ def build_ack_for_non2xx(request: Request, response: Response) -> Request:
     # §17.1.1.3: Request-URI, Call-ID and From equal the INVITE's; To equals the
     # response's; the single Via equals the INVITE's top Via; the CSeq number is
     # the INVITE's with method ACK; the INVITE's Route header fields MUST appear.
-    fields = [("Via", str(request.via))]
-    fields += [("Route", value) for value in request.get_all("Route")]
-    fields += [
-        ("Max-Forwards", _MAX_FORWARDS),
-        ("From", str(request.from_)),
-        ("To", str(response.to)),
-        ("Call-ID", request.call_id),
-        ("CSeq", f"{request.cseq.seq} ACK"),
-    ]
-    return Request.build("ACK", request.uri, fields)
+    return _same_hop_request(request, "ACK", str(response.to))
 
 
 def build_cancel(request: Request) -> Request:
@@ -109,13 +100,19 @@ def build_cancel(request: Request) -> Request:
     # §9.1: Request-URI, Call-ID, To, From (tags included) and the CSeq number MUST be
     # identical to the request's, the CSeq method is CANCEL, the single Via matches
     # its top Via, its Route values MUST be included, and no Require/Proxy-Require.
+    return _same_hop_request(request, "CANCEL", str(request.to))
+
+
+def _same_hop_request(request: Request, method: str, to: str) -> Request:
+    # What the non-2xx ACK and CANCEL share: they follow ``request`` hop by hop (its
+    # Request-URI, top Via and Route set) and name it (From, Call-ID, CSeq number).
     fields = [("Via", str(request.via))]
     fields += [("Route", value) for value in request.get_all("Route")]
     fields += [
         ("Max-Forwards", _MAX_FORWARDS),
         ("From", str(request.from_)),
-        ("To", str(request.to)),
+        ("To", to),
         ("Call-ID", request.call_id),
-        ("CSeq", f"{request.cseq.seq} CANCEL"),
+        ("CSeq", f"{request.cseq.seq} {method}"),
     ]
-    return Request.build("CANCEL", request.uri, fields)
+    return Request.build(method, request.uri, fields)

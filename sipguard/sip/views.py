@@ -107,7 +107,8 @@ class HeaderViews:
             return ()
         top = self.via
         first = lines[0]
-        rest = parse_via_list(first)[1:] if "," in first else []
+        # The top value is parsed once (by ``via``); only the others are read here.
+        rest = [parse_via(v) for v in split_unquoted(first, ",")[1:]] if "," in first else []
         for line in lines[1:]:
             rest.extend(parse_via_list(line))
         return (top, *rest)
