@@ -28,7 +28,7 @@ from sipguard.sip.grammar import (
     unquote,
     with_params,
 )
-from sipguard.sip.uri import HOST_PATTERN, SIP_URI_BODY, SipUri, Uri, parse_uri, sip_uri_from_match
+from sipguard.sip.uri import HOST_PATTERN, SIP_URI_BODY, SipUri, Uri, parse_uri, sip_uri_from_parts
 
 __all__ = [
     "MAGIC_COOKIE",
@@ -226,14 +226,16 @@ def parse_name_addr(text: str, what: str = "Address") -> NameAddr:
 def _name_addr(text: str) -> NameAddr:
     m = _NAME_ADDR_SIP_RE.match(text)
     if m is not None:
-        quoted, plain = m.group(1, 2)
+        # One groups() call: the display name, the URI's own groups, the header params.
+        quoted, plain, uri_text, scheme, *uri_parts, param_text = m.groups()
         if quoted is not None:
             display: str | None = quoted if "\\" not in quoted else unquote(f'"{quoted}"')
         else:
             display = " ".join(plain.split()) if plain else None
-        param_text = m.group("hparams")
         params = split_checked_params(param_text) if param_text else ()
-        uri = sip_uri_from_match(m, m.group("scheme").lower(), m.group("uri"))
+        if scheme != "sip":
+            scheme = scheme.lower()
+        uri = sip_uri_from_parts(scheme, uri_text, *uri_parts)
         return tuple.__new__(NameAddr, (uri, display, params, text.strip()))
     m = _NAME_ADDR_RE.match(text)
     if m is not None:
