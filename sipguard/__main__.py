@@ -1,0 +1,5 @@
+"""``python -m sipguard``: the same as the ``sipguard`` command."""
+
+from sipguard.cli import main
+
+raise SystemExit(main())

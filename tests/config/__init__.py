@@ -1,0 +1,1 @@
+"""Tests of sipguard/config.py (the loader) and sipguard/logs.py."""
