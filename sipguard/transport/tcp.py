@@ -1,0 +1,322 @@
+"""TCP: one protocol class for accepted and opened connections, a framer each.
+
+Rules of this file:
+- Bytes in → ``StreamFramer`` → each whole message → ``on_message``, synchronously. The
+  framer alone finds message boundaries, answers nothing and enforces the size limits;
+  a framer error closes the connection without writing anything, so the engine never
+  sees a partial message. SIP is never parsed here.
+- A CRLFCRLF ping is answered with a CRLF pong (RFC 5626 §3.5.1).
+- Admission (the caps) happens in ``connection_made`` of an accepted connection: a refused
+  one is aborted before it is read. Deadlines are decided by ``ConnectionTable.overdue``
+  and carried out here (``expire``).
+- A peer that does not read cannot make us buffer without bound: past
+  ``StreamLimits.max_write_buffer`` asyncio calls ``pause_writing`` and we abort.
+- Nothing here raises for I/O reasons: ``write`` returns a failure reason or None.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from enum import Enum, auto
+from typing import cast
+
+from sipguard.config import ListenConfig, TransportName
+from sipguard.sip.errors import SipParseError
+from sipguard.sip.framing import MAX_CHUNK, PONG, FramedMessage, KeepAlivePing, StreamFramer
+from sipguard.sip.limits import ParseLimits
+from sipguard.transport.base import (
+    Counts,
+    Inbound,
+    MessageHandler,
+    Metric,
+    Peer,
+    bind_socket,
+    canonical_host,
+)
+from sipguard.transport.connections import (
+    ConnectionTable,
+    Direction,
+    Expiry,
+    StreamLimits,
+    expiry_metric,
+)
+
+__all__ = [
+    "LISTEN_BACKLOG",
+    "StreamConnection",
+    "StreamEnv",
+    "TcpListener",
+    "connect",
+    "open_tcp_listener",
+]
+
+LISTEN_BACKLOG = 511
+"""Pending accepts the kernel may hold (the usual SOMAXCONN-bounded server value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnv:
+    """What every stream connection of one manager shares."""
+
+    loop: asyncio.AbstractEventLoop
+    table: ConnectionTable[StreamConnection]
+    limits: ParseLimits
+    stream_limits: StreamLimits
+    on_message: MessageHandler
+    counts: Counts
+
+
+class _State(Enum):
+    CONNECTING = auto()
+    OPEN = auto()
+    CLOSING = auto()
+    CLOSED = auto()
+
+
+def _peer(address: tuple[str | int, ...]) -> Peer:
+    return Peer(TransportName.TCP, canonical_host(str(address[0])), int(address[1]))
+
+
+class StreamConnection(asyncio.Protocol):
+    """One TCP connection, accepted (INBOUND) or opened by us (OUTBOUND)."""
+
+    remote: Peer
+    """Set at construction (outbound) or when accepted (inbound)."""
+
+    def __init__(
+        self,
+        env: StreamEnv,
+        direction: Direction,
+        local: Peer | None,
+        remote: Peer | None = None,
+    ) -> None:
+        self._env = env
+        self.direction = direction
+        self._local = local
+        if remote is not None:
+            self.remote = remote
+        self.connection_id: int | None = None
+        self._state = _State.CONNECTING
+        self._transport: asyncio.Transport | None = None
+        self._framer = StreamFramer(env.limits)
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self.last_activity = env.loop.time()
+        self.message_started_at: float | None = None
+        self.closing_since: float | None = None
+        self._closed: asyncio.Future[None] = env.loop.create_future()
+
+    @property
+    def usable(self) -> bool:
+        """Connecting or open: data may still be written."""
+        return self._state in (_State.CONNECTING, _State.OPEN)
+
+    @property
+    def connecting(self) -> bool:
+        """An outbound connection not yet established."""
+        return self._state is _State.CONNECTING
+
+    # -- asyncio callbacks --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # asyncio hands a stream protocol an asyncio.Transport.
+        self._transport = cast(asyncio.Transport, transport)
+        self.last_activity = self._env.loop.time()
+        sockname = transport.get_extra_info("sockname")
+        if self._local is None and sockname is not None:
+            self._local = _peer(sockname)
+        if self.direction is Direction.INBOUND and not self._admit(self._transport):
+            return
+        self._state = _State.OPEN
+        high = self._env.stream_limits.max_write_buffer
+        self._transport.set_write_buffer_limits(high=high, low=high // 2)
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        for data in pending:
+            self.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self._state is not _State.OPEN:
+            return
+        now = self._env.loop.time()
+        self.last_activity = now
+        for start in range(0, len(data), MAX_CHUNK):
+            # The framer's memory rule: at most MAX_CHUNK per call, drained in between.
+            if not self._feed(data[start : start + MAX_CHUNK], now):
+                return
+            if self._framer.buffered == 0:
+                self.message_started_at = None
+            elif self.message_started_at is None:
+                self.message_started_at = now
+
+    def eof_received(self) -> bool:
+        if self._state is _State.OPEN:
+            self._feed(b"", self._env.loop.time())
+        self._mark_closing()
+        return False  # let asyncio close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state = _State.CLOSED
+        self._transport = None
+        if self.connection_id is not None:
+            self._env.table.discard(self.connection_id)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        # The peer stopped reading and our buffer passed max_write_buffer.
+        self.abort(Metric.TCP_WRITE_OVERFLOW)
+
+    # -- used by the manager ----------------------------------------------------------
+
+    def write(self, data: bytes) -> str | None:
+        """Write ``data`` (queued while connecting); a failure reason, or None."""
+        if self._state is _State.CONNECTING:
+            if self._pending_size + len(data) > self._env.stream_limits.max_write_buffer:
+                return "write queue full while connecting"
+            self._pending.append(data)
+            self._pending_size += len(data)
+            return None
+        if self._state is not _State.OPEN or self._transport is None:
+            return "connection closed"
+        self._transport.write(data)
+        self.last_activity = self._env.loop.time()
+        # pause_writing may have aborted us inside write().
+        return None if self.usable else "write buffer overflow"
+
+    def connect_failed(self) -> list[bytes]:
+        """An outbound connect did not happen: forget the connection, return its queue."""
+        if self._state is not _State.CONNECTING:
+            return []
+        self._state = _State.CLOSED
+        if self.connection_id is not None:
+            self._env.table.discard(self.connection_id)
+        if not self._closed.done():
+            self._closed.set_result(None)
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        return pending
+
+    def expire(self, expiry: Expiry) -> None:
+        """Carry out a deadline the table found missed."""
+        if expiry is Expiry.LINGER:
+            self.abort(expiry_metric(expiry))
+        else:
+            self.close(expiry_metric(expiry))
+
+    def close(self, metric: Metric | None = None) -> None:
+        """Close after flushing what is buffered; count ``metric`` if given."""
+        if self._state is not _State.OPEN or self._transport is None:
+            return
+        if metric is not None:
+            self._env.counts[metric] += 1
+        self._mark_closing()
+        self._transport.close()
+
+    def abort(self, metric: Metric | None = None) -> None:
+        """Drop the connection now, discarding buffered writes; count ``metric`` if given."""
+        if self._transport is None or self._state is _State.CLOSED:
+            return
+        if metric is not None:
+            self._env.counts[metric] += 1
+        self._mark_closing()
+        self._transport.abort()
+
+    @property
+    def closed(self) -> asyncio.Future[None]:
+        """Done once the connection is gone (never cancel it; wrap it in a shield)."""
+        return self._closed
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _admit(self, transport: asyncio.Transport) -> bool:
+        peername = transport.get_extra_info("peername")
+        refusal = Metric.TCP_REFUSED_TOTAL
+        if peername is not None:
+            self.remote = _peer(peername)
+            refusal_or_none = self._env.table.refusal(self.remote)
+            if refusal_or_none is None:
+                self.connection_id = self._env.table.add(self)
+                self._env.counts[Metric.TCP_ACCEPTED] += 1
+                return True
+            refusal = refusal_or_none
+        self._env.counts[refusal] += 1
+        self._state = _State.CLOSING
+        transport.abort()
+        return False
+
+    def _feed(self, data: bytes, now: float) -> bool:
+        """Frame ``data`` and deliver what completes; False once the connection is done."""
+        try:
+            self._framer.receive_data(data)
+            return self._drain(now)
+        except SipParseError:
+            self._env.counts[Metric.TCP_FRAMING_ERRORS] += 1
+            self.close()
+            return False
+
+    def _drain(self, now: float) -> bool:
+        while True:
+            event = self._framer.next_event()
+            if isinstance(event, FramedMessage):
+                self.message_started_at = None
+                self._env.counts[Metric.MESSAGES_RECEIVED] += 1
+                local = self._local if self._local is not None else self.remote
+                inbound = Inbound(event.data, self.remote, local, self.connection_id, now)
+                self._env.on_message(inbound)
+                if self._state is not _State.OPEN:
+                    return False
+            elif isinstance(event, KeepAlivePing):
+                self.write(PONG)  # RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong
+            else:
+                return self._state is _State.OPEN  # NEED_DATA, or StreamClosed at EOF
+
+    def _mark_closing(self) -> None:
+        if self._state in (_State.CONNECTING, _State.OPEN):
+            self._state = _State.CLOSING
+            self.closing_since = self._env.loop.time()
+
+
+class TcpListener:
+    """One listening TCP socket."""
+
+    def __init__(self, local: Peer, server: asyncio.Server) -> None:
+        self.local = local
+        self._server = server
+
+    def close(self) -> None:
+        """Stop accepting (open connections are the manager's to close)."""
+        self._server.close()
+
+    async def wait_closed(self) -> None:
+        """Wait until the listening socket is closed."""
+        await self._server.wait_closed()
+
+
+async def open_tcp_listener(listen: ListenConfig, env: StreamEnv) -> TcpListener:
+    """Bind ``listen`` and start accepting; raises BindError naming the address."""
+    sock = bind_socket(listen, socket.SOCK_STREAM)
+    try:
+        local = _peer(sock.getsockname())
+        server = await env.loop.create_server(
+            lambda: StreamConnection(env, Direction.INBOUND, local),
+            sock=sock,
+            backlog=LISTEN_BACKLOG,
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return TcpListener(local, server)
+
+
+async def connect(connection: StreamConnection) -> str | None:
+    """Open ``connection`` (OUTBOUND, registered) to its remote; a failure reason, or None.
+
+    Unbounded: the caller bounds it with ``asyncio.timeout``.
+    """
+    dest = connection.remote
+    try:
+        await asyncio.get_running_loop().create_connection(lambda: connection, dest.host, dest.port)
+    except OSError as error:
+        return f"connect to {dest.hostport} failed: {error.strerror or error}"
+    return None
