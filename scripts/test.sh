@@ -6,6 +6,14 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
+# SIPp (Debian package sip-tester) drives the end-to-end tests; they skip without it.
+if ! command -v sipp >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester
+    else
+        echo "scripts/test.sh: SIPp is missing (apt-get install -y sip-tester); e2e tests will skip" >&2
+    fi
+fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 .venv/bin/ruff check .

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -73,28 +72,15 @@ def _run(args: argparse.Namespace) -> int:
     log = _log_overrides(config.log, args.log_format, args.log_level)
     config = dataclasses.replace(config, log=log)
     setup_logging(config.log)
-    serve = _load_serve()
-    if serve is None:
-        _err("sipguard: the server is not built yet")
-        return EXIT_FAILED
+    # Imported here: the server pulls in asyncio and the transports, which check-config
+    # does not need.
+    from sipguard.server import serve  # noqa: PLC0415
+
     return serve(config)
 
 
 def _log_overrides(log: LogConfig, log_format: str | None, level: str | None) -> LogConfig:
     return dataclasses.replace(log, format=log_format or log.format, level=level or log.level)
-
-
-def _load_serve() -> Callable[[Config], int] | None:
-    # Imported here: the server pulls in asyncio and the transports, which check-config
-    # does not need. While sipguard/server.py does not exist, say so instead of failing.
-    try:
-        module = importlib.import_module("sipguard.server")
-    except ModuleNotFoundError as exc:
-        if exc.name != "sipguard.server":
-            raise
-        return None
-    serve: Callable[[Config], int] = module.serve
-    return serve
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,6 @@ BAD_LINE = (
     "bad.toml: dispatcher.algoritm: unknown key "
     "(known: algorithm, probe_interval, down_after, up_after, failover_statuses)"
 )
-SERVER_BUILT = importlib.util.find_spec("sipguard.server") is not None
 
 
 @pytest.fixture
@@ -83,13 +81,6 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_run_with_a_bad_config_exits_2(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--config", "bad.toml"]) == 2
     assert capsys.readouterr().err == BAD_LINE + "\n"
-
-
-@pytest.mark.skipif(SERVER_BUILT, reason="sipguard/server.py exists: run would start it")
-def test_run_before_the_server_exists(in_tmp: Path) -> None:
-    result = _sipguard("run", "--config", "good.toml", "--log-format", "json", cwd=in_tmp)
-    assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == "sipguard: the server is not built yet\n"
 
 
 def test_subprocess_check_config_good(in_tmp: Path) -> None:

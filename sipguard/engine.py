@@ -1,0 +1,440 @@
+"""The engine: bytes and peers in, actions out. The sans-I/O glue between transport and proxy.
+
+Theory of operation: ``receive`` parses one message, stamps the top Via (RFC 3581),
+hands it to the proxy core and carries out what the core asks: routing decisions
+(``proxy/router.py``), the registrar, upstream health, probes. What it cannot do
+without I/O it returns as actions for ``server.py``: ``Transmit`` bytes, ``Persist``
+binding changes, ``Resolve`` host names (the answer comes back through ``resolved``),
+``Notice`` an event worth a log line.
+
+Rules of this file: no sockets, no clock (``now`` is monotonic, ``wall`` is UNIX time
+for registrations), no module state. This is THE place where a parse error or a
+refusal becomes a response or a silent drop: nothing else answers for a malformed
+message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sipguard.config import Config, TransportName
+from sipguard.proxy.balancer import Balancer, Target
+from sipguard.proxy.core import ProxyCore
+from sipguard.proxy.destination import destination_of
+from sipguard.proxy.events import (
+    BranchOutcome,
+    BranchTarget,
+    CoreEvent,
+    Hop,
+    OriginatedResult,
+    RouteRequest,
+    Send,
+)
+from sipguard.proxy.health import FailureReason, HealthEvent, response_failure
+from sipguard.proxy.identity import LocalIdentity, address_family
+from sipguard.proxy.location import Location
+from sipguard.proxy.probe import ProbeSchedule, build_probe
+from sipguard.proxy.registrar import register
+from sipguard.proxy.replies import local_reply
+from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
+from sipguard.proxy.via import response_destination, stamp_received
+from sipguard.sip import Request, Response, SipParseError, SipUri, parse_message
+from sipguard.store.base import BindingChange, format_source
+from sipguard.transport.base import Inbound, Peer, SendFailed
+
+__all__ = ["Engine", "EngineAction", "Notice", "Persist", "Resolve", "Transmit"]
+
+_DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
+
+
+@dataclass(frozen=True, slots=True)
+class Transmit:
+    """Send ``data`` to ``dest`` (on ``connection_id`` when it is still open)."""
+
+    dest: Peer
+    data: bytes
+    connection_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Write these binding changes to the location store, in order."""
+
+    changes: tuple[BindingChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    """Resolve ``uri`` (RFC 3263) and call ``Engine.resolved(token, peers, ...)``."""
+
+    token: int
+    uri: SipUri
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something worth one log line (an upstream went down, a message was refused)."""
+
+    event: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+EngineAction = Transmit | Persist | Resolve | Notice
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A routing decision waiting for names to resolve."""
+
+    context: int | None  # None: a stateless forward (ACK for 2xx) or a probe
+    request: Request | None
+    hops: list[NextHop]
+    resolved: dict[int, list[Peer]] = field(default_factory=dict)
+    decision: Forward | None = None
+    probe: Target | None = None
+
+
+class Engine:
+    """One sipguard node's SIP behaviour, with every I/O left to the caller."""
+
+    def __init__(  # noqa: PLR0913 - collaborators plus the injected sources of variety
+        self,
+        config: Config,
+        identity: LocalIdentity,
+        location: Location,
+        *,
+        unique: Callable[[], str],
+        rng: random.Random,
+        now: float,
+    ) -> None:
+        self.config = config
+        self.identity = identity
+        self.location = location
+        self._unique = unique
+        self._rng = rng
+        self.core = ProxyCore(
+            identity,
+            config.timers,
+            unique,
+            record_route=config.server.record_route,
+            server_name=config.server.server_name,
+        )
+        self.balancer = Balancer(config.upstream, config.dispatcher) if config.upstream else None
+        targets = self.balancer.targets if self.balancer else ()
+        self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
+        self.supported = frozenset(
+            t for t in (listen.transport for listen in config.listen) if t in ("udp", "tcp")
+        )
+        self._tokens = itertools.count(1)
+        self._waiting: dict[int, _Waiting] = {}
+        self.dropped = 0
+        self.draining = False
+        """Shutting down: new requests are refused with 503; dialogs already up go on."""
+
+    def reconfigure(self, config: Config, now: float) -> None:
+        """Take a reloaded policy (listeners excepted: they need a restart)."""
+        if config.upstream != self.config.upstream or config.dispatcher != self.config.dispatcher:
+            self.balancer = (
+                Balancer(config.upstream, config.dispatcher) if config.upstream else None
+            )
+            targets = self.balancer.targets if self.balancer else ()
+            self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
+        self.core.record_route = config.server.record_route
+        self.core.server_name = config.server.server_name
+        self.config = config
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def receive(self, inbound: Inbound, now: float, wall: float) -> list[EngineAction]:
+        """One whole message from the transport."""
+        hop = Hop(inbound.peer, inbound.connection_id)
+        try:
+            message = parse_message(inbound.data, self.config.transport.limits)
+        except SipParseError as exc:
+            return self._refuse_unparsable(exc, hop)
+        try:
+            if isinstance(message, Response):
+                return self._run(self.core.receive_response(message, hop, now), now, wall)
+            request = stamp_received(message, inbound.peer.host, inbound.peer.port)
+            if self.draining and _starts_something(request):
+                reply = local_reply(request, 503, "Shutting Down", headers=(("Retry-After", "30"),))
+                return [Transmit(inbound.peer, reply.to_bytes(), inbound.connection_id)]
+            return self._run(self.core.receive_request(request, hop, now), now, wall)
+        except SipParseError as exc:
+            # A header the transaction layer needed was malformed (read lazily).
+            partial = message if isinstance(message, Request) else None
+            return self._refuse_unparsable(SipParseError(exc.status, exc.reason, partial), hop)
+
+    def send_failed(self, failed: SendFailed, now: float, wall: float) -> list[EngineAction]:
+        """The transport could not deliver to ``failed.dest``."""
+        hop = Hop(failed.dest, failed.connection_id)
+        return self._run(self.core.transport_failed(hop, now), now, wall)
+
+    def resolved(
+        self, token: int, peers: Sequence[Peer], now: float, wall: float
+    ) -> list[EngineAction]:
+        """The answer to a ``Resolve``: the peers to try (empty when nothing resolved)."""
+        waiting = self._waiting.get(token)
+        if waiting is None:
+            return []
+        index = next(i for i, hop in enumerate(waiting.hops) if i not in waiting.resolved)
+        waiting.resolved[index] = list(peers)
+        if len(waiting.resolved) < len(waiting.hops):
+            return [self._next_resolve(token, waiting)]
+        del self._waiting[token]
+        return self._run(self._dispatch(waiting, now), now, wall)
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` must next run (None: nothing scheduled)."""
+        deadlines = [d for d in (self.core.next_deadline(), self.probes.next_deadline()) if d]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float, wall: float) -> list[EngineAction]:
+        """Fire the transaction timers and the probes that are due."""
+        out = self._run(self.core.handle_timer(now), now, wall)
+        for target in self.probes.due(now):
+            out += self._probe(target, now, wall)
+        return out
+
+    def expire_bindings(self, wall: float) -> list[EngineAction]:
+        """Drop the registrations that expired by ``wall``."""
+        changes = self.location.expire(wall)
+        return [Persist(tuple(changes))] if changes else []
+
+    # -- the event loop of the core ----------------------------------------------------
+
+    def _run(self, events: list[CoreEvent], now: float, wall: float) -> list[EngineAction]:
+        out: list[EngineAction] = []
+        queue: deque[CoreEvent | EngineAction] = deque(events)
+        while queue:
+            event = queue.popleft()
+            if isinstance(event, Send):
+                data = event.message.to_bytes()
+                out.append(Transmit(event.hop.peer, data, event.hop.connection_id))
+            elif isinstance(event, RouteRequest):
+                queue.extend(self._route(event, now, wall))
+            elif isinstance(event, BranchOutcome):
+                out += self._health(event, now)
+            elif isinstance(event, OriginatedResult):
+                out += self._probe_result(event, now)
+            else:
+                out.append(event)
+        return out
+
+    def _route(
+        self, event: RouteRequest, now: float, wall: float
+    ) -> list[CoreEvent | EngineAction]:
+        request = event.request
+        upstreams: Sequence[Target] = ()
+        if self.balancer is not None:
+            upstreams = self.balancer.candidates(request.call_id, self._rng)
+        try:
+            decision = route_request(
+                request,
+                mode=self.config.mode,
+                identity=self.identity,
+                location=self.location,
+                upstreams=upstreams,
+                failover=self.config.dispatcher.failover_statuses,
+                now=wall,
+            )
+        except SipParseError as exc:
+            decision = Answer(exc.status, exc.reason)
+        if event.context is None:
+            # Stateless (an ACK for a 2xx): forward to the first hop, never answer.
+            if not isinstance(decision, Forward) or not decision.hops:
+                return []
+            decision = Forward(decision.hops[:1])
+        if isinstance(decision, Answer):
+            reply = local_reply(
+                request,
+                decision.status,
+                decision.reason,
+                headers=decision.headers,
+                server=self.config.server.server_name,
+            )
+            return list(self.core.reply(event.context, reply, now)) if event.context else []
+        if isinstance(decision, Register):
+            return self._register(event, now, wall)
+        waiting = _Waiting(event.context, request, list(decision.hops), decision=decision)
+        return self._resolve_or_dispatch(waiting, now)
+
+    def _register(
+        self, event: RouteRequest, now: float, wall: float
+    ) -> list[CoreEvent | EngineAction]:
+        peer = event.source.peer
+        outcome = register(
+            event.request,
+            self.location,
+            config=self.config.registrar,
+            domain=self.config.server.domain,
+            local_hosts=frozenset(listen.host for listen in self.config.listen),
+            source=format_source(peer.transport, peer.host, peer.port),
+            now=wall,
+        )
+        out: list[CoreEvent | EngineAction] = []
+        if outcome.changes:
+            # The in-memory index is authoritative at once; the store follows (write-behind).
+            self.location.apply(outcome.changes)
+            out.append(Persist(outcome.changes))
+        assert event.context is not None  # noqa: S101 - REGISTER is never stateless here
+        out += self.core.reply(event.context, outcome.response, now)
+        return out
+
+    # -- targets: names to peers -------------------------------------------------------
+
+    def _resolve_or_dispatch(self, waiting: _Waiting, now: float) -> list[CoreEvent | EngineAction]:
+        for index, hop in enumerate(waiting.hops):
+            peer = self._direct_peer(hop)
+            if peer is not None:
+                waiting.resolved[index] = [peer]
+        if len(waiting.resolved) == len(waiting.hops):
+            return list(self._dispatch(waiting, now))
+        token = next(self._tokens)
+        self._waiting[token] = waiting
+        return [self._next_resolve(token, waiting)]
+
+    def _next_resolve(self, token: int, waiting: _Waiting) -> Resolve:
+        index = next(i for i in range(len(waiting.hops)) if i not in waiting.resolved)
+        return Resolve(token, waiting.hops[index].uri)
+
+    def _direct_peer(self, hop: NextHop) -> Peer | None:
+        if hop.source is not None:
+            return Peer(TransportName(hop.source.transport), hop.source.host, hop.source.port)
+        dest = destination_of(hop.uri)
+        if dest.transport is None or not _is_ip(dest.host):
+            return None  # RFC 3263: NAPTR/SRV/A decide
+        port = dest.port if dest.port is not None else _DEFAULT_PORTS[dest.transport]
+        return Peer(dest.transport, dest.host, port)
+
+    def _dispatch(self, waiting: _Waiting, now: float) -> list[CoreEvent]:
+        if waiting.probe is not None:
+            peers = waiting.resolved.get(0, [])
+            return self._send_probe(waiting.probe, peers[0], now) if peers else []
+        targets = [
+            BranchTarget(Hop(peer), hop.request_uri, hop.routes, hop.tag)
+            for index, hop in enumerate(waiting.hops)
+            for peer in waiting.resolved.get(index, [])[:1]
+        ]
+        decision = waiting.decision
+        if waiting.context is None:
+            if targets and waiting.request is not None:
+                return self.core.forward_stateless(waiting.request, targets[0])
+            return []
+        if not targets:
+            reply = (
+                local_reply(waiting.request, 503, "Next Hop Not Resolvable")
+                if waiting.request
+                else None
+            )
+            return self.core.reply(waiting.context, reply, now) if reply else []
+        assert decision is not None  # noqa: S101 - set for every forward
+        return self.core.forward(
+            waiting.context,
+            targets,
+            now,
+            sequential=decision.sequential,
+            failover=decision.failover,
+        )
+
+    # -- upstream health and probes ----------------------------------------------------
+
+    def _health(self, outcome: BranchOutcome, now: float) -> list[EngineAction]:
+        target = outcome.tag
+        if self.balancer is None or not isinstance(target, Target):
+            return []
+        if outcome.timed_out:
+            event = self.balancer.mark(target, False, now, reason=FailureReason.TIMEOUT)
+        elif outcome.transport_failed:
+            event = self.balancer.mark(target, False, now, reason=FailureReason.TRANSPORT_ERROR)
+        else:
+            reason = response_failure(outcome.status, self.config.dispatcher.failover_statuses)
+            ok = reason is None
+            event = self.balancer.mark(target, ok, now, reason=reason or FailureReason.FAILED)
+        return _health_notice(event)
+
+    def _probe(self, target: Target, now: float, wall: float) -> list[EngineAction]:
+        waiting = _Waiting(None, None, [NextHop(target.uri, tag=target)], probe=target)
+        return self._run(self._resolve_or_dispatch(waiting, now), now, wall)  # type: ignore[arg-type]
+
+    def _send_probe(self, target: Target, peer: Peer, now: float) -> list[CoreEvent]:
+        host, port = self.identity.sent_by(peer.transport, address_family(peer.host))
+        local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        request = build_probe(
+            target.uri,
+            local=local,
+            transport=peer.transport,
+            branch="z9hG4bK" + self._unique(),
+            call_id=self._unique(),
+            from_tag=self._unique()[:10],
+            domain=self.config.server.domain,
+            server_name=self.config.server.server_name,
+        )
+        return self.core.originate(request, Hop(peer), target, now)
+
+    def _probe_result(self, result: OriginatedResult, now: float) -> list[EngineAction]:
+        target = result.tag
+        if self.balancer is None or not isinstance(target, Target):
+            return []
+        if self.probes.in_flight(target):
+            self.probes.finished(target)
+        if result.response is None:
+            event = self.balancer.mark(target, False, now, reason=FailureReason.TIMEOUT)
+        else:
+            reason = response_failure(result.response.status)
+            event = self.balancer.mark(
+                target, reason is None, now, reason=reason or FailureReason.FAILED
+            )
+        return _health_notice(event)
+
+    # -- the one place unparsable input is answered ------------------------------------
+
+    def _refuse_unparsable(self, exc: SipParseError, hop: Hop) -> list[EngineAction]:
+        partial = exc.partial
+        if partial is None or partial.method == "ACK":
+            # Not enough to answer (RFC 3261 §8.2: nothing to send a response to), or an
+            # ACK, which is never answered: drop.
+            self.dropped += 1
+            return []
+        reply = local_reply(partial, exc.status, exc.reason, server=self.config.server.server_name)
+        dest = hop.peer
+        if not hop.reliable:
+            try:
+                target = response_destination(reply, reliable_connection_open=False)
+            except SipParseError:
+                target = None
+            if target is not None:
+                dest = Peer(TransportName(target.transport.lower()), target.host, target.port)
+        return [Transmit(dest, reply.to_bytes(), hop.connection_id)]
+
+
+def _starts_something(request: Request) -> bool:
+    # While draining, a request outside a dialog would start work we may not finish;
+    # ACK, CANCEL and in-dialog requests (a BYE) let running calls end cleanly.
+    return request.method not in ("ACK", "CANCEL") and request.to.tag is None
+
+
+def _health_notice(event: HealthEvent[Target] | None) -> list[EngineAction]:
+    if event is None:
+        return []
+    from sipguard.proxy.health import TargetWentDown  # noqa: PLC0415 - local to the notice
+
+    name = "upstream down" if isinstance(event, TargetWentDown) else "upstream up"
+    fields = [("uri", str(event.target.uri))]
+    if isinstance(event, TargetWentDown):
+        fields.append(("reason", str(event.reason)))
+    return [Notice(name, tuple(fields))]
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress  # noqa: PLC0415
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
