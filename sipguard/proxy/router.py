@@ -10,6 +10,7 @@ Request-URI up in the location service and refuse to relay for foreign domains.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from sipguard.proxy.balancer import Target
 from sipguard.proxy.identity import LocalIdentity
 from sipguard.proxy.location import Location, aor_of
 from sipguard.sip import Request, SipParseError, SipUri, Uri, parse_uri
-from sipguard.store.base import SourceAddress, parse_source
+from sipguard.store.base import SourceAddress, SourceFormatError, parse_source
 
 __all__ = ["ALLOWED_METHODS", "Answer", "Forward", "NextHop", "Register", "route_request"]
 
@@ -109,12 +110,10 @@ def route_request(  # noqa: PLR0911, PLR0913 - one return per rule; state views 
     if not local or not isinstance(uri, SipUri):
         # No open relaying: a request for a domain we do not serve goes nowhere.
         return Answer(403, "Relaying Denied")
-    return _from_location(request, uri, mode, location, now)
+    return _from_location(uri, mode, location, now)
 
 
-def _from_location(
-    request: Request, uri: SipUri, mode: Mode, location: Location, now: float
-) -> Decision:
+def _from_location(uri: SipUri, mode: Mode, location: Location, now: float) -> Decision:
     bindings = location.lookup(aor_of(uri), now)
     if not bindings:
         # §16.5: an empty target set SHOULD be answered 480 (Temporarily Unavailable).
@@ -128,16 +127,32 @@ def _from_location(
         try:
             contact = parse_uri(binding.contact)
             first = parse_uri(_route_uri(binding.path[0])) if binding.path else contact
-        except SipParseError:
+            source = None if binding.path else parse_source(binding.source)
+        except (SipParseError, SourceFormatError):
             continue
         if not isinstance(first, SipUri):
             continue
-        source = None if binding.path else parse_source(binding.source)
+        if source is not None and not _send_to_source(source, first):
+            source = None
         hops.append(NextHop(first, request_uri=contact, routes=binding.path, source=source))
     if not hops:
         return Answer(480)
-    del request  # the Request-URI was all the location service needed
     return Forward(tuple(hops), sequential=False)
+
+
+def _send_to_source(source: SourceAddress, contact: SipUri) -> bool:
+    # Over UDP the address a REGISTER came from is where the phone's NAT lets packets
+    # back in (symmetric, RFC 3581), so calls go there. Over a stream, that address is
+    # the phone's ephemeral port: the Contact is where it listens, unless the Contact
+    # names a private address other than the source (a NAT in between, as nathelper's
+    # tests see it), in which case only the source can reach the phone.
+    if source.transport == "udp":
+        return True
+    try:
+        host = ipaddress.ip_address(contact.host_bare)
+    except ValueError:
+        return False
+    return host.is_private and str(host) != source.host
 
 
 def _route_uri(value: str) -> str:

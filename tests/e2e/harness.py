@@ -127,6 +127,17 @@ def _read_log(node: Sipguard) -> None:
             node.ports[(m.group(1), m.group(2).strip("[]"))] = int(m.group(3))
 
 
+def scenario_copy(tmp_path: Path, name: str, **values: object) -> str:
+    """A copy of scenario ``name`` with each ``[key]`` replaced (SIPp cannot take a
+    response code from a variable); returns its path for ``sipp_args``."""
+    text = (SCENARIOS / name).read_text()
+    for key, value in values.items():
+        text = text.replace(f"[{key}]", str(value))
+    path = tmp_path / f"{Path(name).stem}-{'-'.join(map(str, values.values()))}.xml"
+    path.write_text(text)
+    return str(path)
+
+
 def sipp_args(  # noqa: PLR0913 - the SIPp options a test varies
     scenario: str,
     *,
@@ -141,7 +152,10 @@ def sipp_args(  # noqa: PLR0913 - the SIPp options a test varies
     """The command line of one SIPp run (``scenario``: a built-in name or an XML file)."""
     assert SIPP is not None
     cmd = [SIPP]
-    cmd += ["-sf", str(SCENARIOS / scenario)] if scenario.endswith(".xml") else ["-sn", scenario]
+    if scenario.endswith(".xml"):
+        cmd += ["-sf", str(SCENARIOS / scenario)]  # an absolute path replaces SCENARIOS
+    else:
+        cmd += ["-sn", scenario]
     if remote is not None:
         cmd.append(remote)
     cmd += ["-i", local, "-p", str(port), "-t", transport, "-m", str(calls)]

@@ -1,0 +1,81 @@
+"""Registrar mode with real SIPp: a UA registers, then receives a call through sipguard;
+its registration survives a restart of sipguard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import (
+    free_port,
+    needs_sipp,
+    run_sipp,
+    scenario_copy,
+    sipguard,
+    sipp_args,
+    sipp_background,
+    sipp_errors,
+    stop,
+    write_config,
+)
+
+pytestmark = [needs_sipp, pytest.mark.network, pytest.mark.slow]
+
+TRANSPORTS = {"udp": "u1", "tcp": "t1"}
+
+
+def registrar_config(tmp_path: Path) -> Path:
+    listen = "".join(
+        f'[[listen]]\ntransport = "{t}"\naddress = "127.0.0.1:0"\n' for t in ("udp", "tcp")
+    )
+    return write_config(tmp_path, 'domain = "localhost"\n' + listen)
+
+
+def register(tmp_path: Path, proxy: str, ua_port: int, transport: str, user: str) -> None:
+    cmd = sipp_args(
+        "register.xml", port=ua_port, remote=proxy, transport=transport, extra=["-s", user]
+    )
+    result = run_sipp(cmd, tmp_path)
+    assert result.returncode == 0, sipp_errors(tmp_path)
+
+
+def call(tmp_path: Path, proxy: str, ua_port: int, transport: str, user: str) -> None:
+    with sipp_background(sipp_args("uas", port=ua_port, transport=transport), tmp_path) as ua:
+        uac = sipp_args(
+            "uac", port=free_port(), remote=proxy, transport=transport, extra=["-s", user]
+        )
+        result = run_sipp(uac, tmp_path)
+        assert result.returncode == 0, sipp_errors(tmp_path)
+        assert ua.wait(20) == 0, sipp_errors(tmp_path)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_register_then_call_the_registered_ua(tmp_path: Path, transport: str) -> None:
+    ua_port = free_port()
+    with sipguard(registrar_config(tmp_path), listeners=2) as node:
+        proxy = f"127.0.0.1:{node.port(transport)}"
+        register(tmp_path, proxy, ua_port, TRANSPORTS[transport], "1001")
+        call(tmp_path, proxy, ua_port, TRANSPORTS[transport], "1001")
+
+
+def test_call_to_an_unregistered_user_is_480(tmp_path: Path) -> None:
+    with sipguard(registrar_config(tmp_path), listeners=2) as node:
+        scenario = scenario_copy(tmp_path, "uac_status.xml", status=480)
+        cmd = sipp_args(
+            scenario, port=free_port(), remote=f"127.0.0.1:{node.port()}", extra=["-s", "1002"]
+        )
+        result = run_sipp(cmd, tmp_path)
+        assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+
+
+def test_registrations_survive_a_restart(tmp_path: Path) -> None:
+    config = registrar_config(tmp_path)
+    ua_port = free_port()
+    with sipguard(config, listeners=2) as node:
+        register(tmp_path, f"127.0.0.1:{node.port()}", ua_port, "u1", "1001")
+        assert stop(node) == 0
+        assert "sipguard stopped" in node.log_text()
+    with sipguard(config, listeners=2) as node:
+        assert "1 registrations loaded" in node.log_text()
+        call(tmp_path, f"127.0.0.1:{node.port()}", ua_port, "u1", "1001")
