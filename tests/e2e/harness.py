@@ -7,8 +7,10 @@ SIPp gets a port that was free a moment ago).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import queue
 import re
 import shutil
 import signal
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.dns_server import Zone, dns_server
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 SIPP = shutil.which("sipp")
@@ -196,3 +200,23 @@ def run_sipp(
 def sipp_errors(cwd: Path) -> str:
     """What SIPp's ``-trace_err`` wrote, for assertion messages."""
     return "\n".join(p.read_text(errors="replace")[-3000:] for p in cwd.glob("*_errors.log"))
+
+
+@contextlib.contextmanager
+def dns_in_thread(zone: Zone) -> Iterator[tuple[str, int]]:
+    """The loopback DNS server of tests/helpers/dns_server.py, served from a thread."""
+    ready: queue.Queue[tuple[str, int]] = queue.Queue()
+    done = threading.Event()
+
+    async def serve() -> None:
+        async with dns_server(zone) as server:
+            ready.put(server.address)
+            await asyncio.to_thread(done.wait)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        yield ready.get(timeout=10)
+    finally:
+        done.set()
+        thread.join(timeout=10)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.harness import (
+    dns_in_thread,
     free_port,
     ipv6_loopback,
     needs_sipp,
@@ -70,3 +72,57 @@ def test_options_to_the_proxy_itself_is_answered(tmp_path: Path) -> None:
         cmd = sipp_args("options.xml", port=free_port(), remote=f"127.0.0.1:{node.port()}", calls=2)
         result = run_sipp(cmd, tmp_path)
         assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+
+
+def test_an_upstream_named_by_dns_srv(tmp_path: Path) -> None:
+    # RFC 3263 against a DNS server on loopback: SRV for the PBX's name, then its A record.
+    pbx_port = free_port()
+    zone = {
+        ("_sip._udp.pbx.test.", "SRV"): [f"10 10 {pbx_port} host.pbx.test."],
+        ("host.pbx.test.", "A"): ["127.0.0.1"],
+    }
+    with dns_in_thread(zone) as (dns_host, dns_port):
+        extra = f'[dns]\nservers = ["{dns_host}:{dns_port}"]\n'
+        config = edge_config(tmp_path, "127.0.0.1", ["sip:pbx.test"], extra=extra)
+        with (
+            sipguard(config, listeners=2) as node,
+            sipp_background(sipp_args("uas", port=pbx_port, calls=2), tmp_path) as pbx,
+        ):
+            uac = sipp_args(
+                "uac",
+                port=free_port(),
+                remote=f"127.0.0.1:{node.port()}",
+                calls=2,
+                extra=["-s", "2001"],
+            )
+            result = run_sipp(uac, tmp_path)
+            assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+            assert pbx.wait(20) == 0, sipp_errors(tmp_path)
+
+
+def test_probes_take_a_dead_upstream_out_before_calls_reach_it(tmp_path: Path) -> None:
+    pbx_port, nobody = free_port(), free_port()
+    config = edge_config(
+        tmp_path,
+        "127.0.0.1",
+        [f"sip:127.0.0.1:{nobody};transport=tcp", f"sip:127.0.0.1:{pbx_port}"],
+        extra="[timers]\nt1 = 0.05\nt2 = 0.4\n",
+    )
+    probing = "probe_interval = 0.2\ndown_after = 1"
+    config.write_text(config.read_text().replace("probe_interval = 0", probing))
+    # The PBX answers the probes (-aa) and counts each as a call: -m is set high and the
+    # UAS is ended by PID when the test is done.
+    uas = sipp_args("uas", port=pbx_port, calls=1000, extra=["-aa"])
+    with sipp_background(uas, tmp_path), sipguard(config, listeners=2) as node:
+        deadline = time.monotonic() + 5
+        while "upstream down" not in node.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"upstream down uri=sip:127.0.0.1:{nobody};transport=tcp" in node.log_text()
+        uac = sipp_args(
+            "uac", port=free_port(), remote=f"127.0.0.1:{node.port()}", extra=["-s", "2001"]
+        )
+        started = time.monotonic()
+        result = run_sipp(uac, tmp_path, timeout=20)
+        assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+        assert time.monotonic() - started < 3  # no Timer B wait on the dead upstream
+        assert f"uri=sip:127.0.0.1:{pbx_port} " not in node.log_text()

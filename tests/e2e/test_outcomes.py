@@ -31,29 +31,39 @@ def edge(tmp_path: Path, upstreams: list[str], extra: str = "") -> Path:
     return write_config(tmp_path, body + listen + ups)
 
 
-def test_busy_callee_486_reaches_the_caller(tmp_path: Path) -> None:
-    pbx = free_port()
+SIPP_TRANSPORT = {"udp": "u1", "tcp": "t1"}
+
+
+def pbx_uri(port: int, transport: str) -> str:
+    return f"sip:127.0.0.1:{port}" + (";transport=tcp" if transport == "tcp" else "")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_busy_callee_486_reaches_the_caller(tmp_path: Path, transport: str) -> None:
+    pbx, t = free_port(), SIPP_TRANSPORT[transport]
     with (
-        sipguard(edge(tmp_path, [f"sip:127.0.0.1:{pbx}"]), listeners=2) as node,
-        sipp_background(sipp_args("uas_486.xml", port=pbx), tmp_path) as callee,
+        sipguard(edge(tmp_path, [pbx_uri(pbx, transport)]), listeners=2) as node,
+        sipp_background(sipp_args("uas_486.xml", port=pbx, transport=t), tmp_path) as callee,
     ):
         scenario = scenario_copy(tmp_path, "uac_status.xml", status=486)
-        uac = sipp_args(scenario, port=free_port(), remote=f"127.0.0.1:{node.port()}",
-                        extra=["-s", "2001"])  # fmt: skip
+        uac = sipp_args(scenario, port=free_port(), remote=f"127.0.0.1:{node.port(transport)}",
+                        transport=t, extra=["-s", "2001"])  # fmt: skip
         result = run_sipp(uac, tmp_path)
         assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
         # The callee got its ACK for the 486 from sipguard's client transaction.
         assert callee.wait(20) == 0, sipp_errors(tmp_path)
 
 
-def test_cancel_of_a_ringing_call(tmp_path: Path) -> None:
-    pbx = free_port()
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_cancel_of_a_ringing_call(tmp_path: Path, transport: str) -> None:
+    pbx, t = free_port(), SIPP_TRANSPORT[transport]
     with (
-        sipguard(edge(tmp_path, [f"sip:127.0.0.1:{pbx}"]), listeners=2) as node,
-        sipp_background(sipp_args("uas_cancel.xml", port=pbx), tmp_path) as callee,
+        sipguard(edge(tmp_path, [pbx_uri(pbx, transport)]), listeners=2) as node,
+        sipp_background(sipp_args("uas_cancel.xml", port=pbx, transport=t), tmp_path) as callee,
     ):
-        uac = sipp_args("uac_cancel.xml", port=free_port(),
-                        remote=f"127.0.0.1:{node.port()}", extra=["-s", "2001"])  # fmt: skip
+        proxy = f"127.0.0.1:{node.port(transport)}"
+        uac = sipp_args("uac_cancel.xml", port=free_port(), transport=t, remote=proxy,
+                        extra=["-s", "2001"])  # fmt: skip
         result = run_sipp(uac, tmp_path)
         assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
         assert callee.wait(20) == 0, sipp_errors(tmp_path)

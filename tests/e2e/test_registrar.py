@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.harness import (
     free_port,
+    ipv6_loopback,
     needs_sipp,
     run_sipp,
     scenario_copy,
@@ -25,38 +26,59 @@ pytestmark = [needs_sipp, pytest.mark.network, pytest.mark.slow]
 TRANSPORTS = {"udp": "u1", "tcp": "t1"}
 
 
-def registrar_config(tmp_path: Path) -> Path:
+def registrar_config(tmp_path: Path, host: str = "127.0.0.1") -> Path:
+    bracket = f"[{host}]" if ":" in host else host
     listen = "".join(
-        f'[[listen]]\ntransport = "{t}"\naddress = "127.0.0.1:0"\n' for t in ("udp", "tcp")
+        f'[[listen]]\ntransport = "{t}"\naddress = "{bracket}:0"\n' for t in ("udp", "tcp")
     )
     return write_config(tmp_path, 'domain = "localhost"\n' + listen)
 
 
-def register(tmp_path: Path, proxy: str, ua_port: int, transport: str, user: str) -> None:
+def register(  # noqa: PLR0913, PLR0917 - the addresses and names of one registration
+    tmp_path: Path, proxy: str, ua_port: int, transport: str, user: str, host: str = "127.0.0.1"
+) -> None:
     cmd = sipp_args(
-        "register.xml", port=ua_port, remote=proxy, transport=transport, extra=["-s", user]
+        "register.xml",
+        local=host,
+        port=ua_port,
+        remote=proxy,
+        transport=transport,
+        extra=["-s", user],
     )
     result = run_sipp(cmd, tmp_path)
     assert result.returncode == 0, sipp_errors(tmp_path)
 
 
-def call(tmp_path: Path, proxy: str, ua_port: int, transport: str, user: str) -> None:
-    with sipp_background(sipp_args("uas", port=ua_port, transport=transport), tmp_path) as ua:
+def call(  # noqa: PLR0913, PLR0917 - the addresses and names of one call
+    tmp_path: Path, proxy: str, ua_port: int, transport: str, user: str, host: str = "127.0.0.1"
+) -> None:
+    uas = sipp_args("uas", local=host, port=ua_port, transport=transport)
+    with sipp_background(uas, tmp_path) as ua:
         uac = sipp_args(
-            "uac", port=free_port(), remote=proxy, transport=transport, extra=["-s", user]
+            "uac",
+            local=host,
+            port=free_port(host),
+            remote=proxy,
+            transport=transport,
+            extra=["-s", user],
         )
         result = run_sipp(uac, tmp_path)
         assert result.returncode == 0, sipp_errors(tmp_path)
         assert ua.wait(20) == 0, sipp_errors(tmp_path)
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
-def test_register_then_call_the_registered_ua(tmp_path: Path, transport: str) -> None:
-    ua_port = free_port()
-    with sipguard(registrar_config(tmp_path), listeners=2) as node:
-        proxy = f"127.0.0.1:{node.port(transport)}"
-        register(tmp_path, proxy, ua_port, TRANSPORTS[transport], "1001")
-        call(tmp_path, proxy, ua_port, TRANSPORTS[transport], "1001")
+@pytest.mark.parametrize(
+    ("transport", "host"), [("udp", "127.0.0.1"), ("tcp", "127.0.0.1"), ("udp", "::1")]
+)
+def test_register_then_call_the_registered_ua(tmp_path: Path, transport: str, host: str) -> None:
+    if ":" in host and not ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    ua_port = free_port(host)
+    with sipguard(registrar_config(tmp_path, host), listeners=2) as node:
+        bracket = f"[{host}]" if ":" in host else host
+        proxy = f"{bracket}:{node.port(transport, host)}"
+        register(tmp_path, proxy, ua_port, TRANSPORTS[transport], "1001", host)
+        call(tmp_path, proxy, ua_port, TRANSPORTS[transport], "1001", host)
 
 
 def test_call_to_an_unregistered_user_is_480(tmp_path: Path) -> None:
