@@ -9,6 +9,7 @@ domain and aliases) mean "us" on any port; IP addresses only with a listener's p
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from sipguard.sip import SipUri
 __all__ = ["ListenAddress", "LocalIdentity", "address_family", "default_port", "normalize_ip"]
 
 _IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class LocalIdentity:
     aliases: frozenset[str] = frozenset()
     _names: frozenset[str] = field(init=False, repr=False, compare=False)
     _addresses: frozenset[tuple[_IpAddress, int]] = field(init=False, repr=False, compare=False)
+    _texts: frozenset[tuple[str, int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = frozenset(_name_key(n) for n in (self.domain, *self.aliases))
@@ -54,14 +58,23 @@ class LocalIdentity:
         # Derived lookup sets of a frozen dataclass: set once, here, never again.
         object.__setattr__(self, "_names", names)
         object.__setattr__(self, "_addresses", frozenset(addresses))
+        # The same addresses as canonical text: most hosts a proxy checks (every Via
+        # and Route of every message) are plain dotted quads, decided without parsing.
+        object.__setattr__(self, "_texts", frozenset((str(ip), p) for ip, p in addresses))
 
     def is_local_host(self, host: str, port: int | None, *, default: int = 5060) -> bool:
         """True when ``host`` names us: the domain or an alias on any port, or a
         listener's IP with that listener's port (``default`` when ``port`` is None)."""
+        if port is None:
+            port = default
+        if (host, port) in self._texts:
+            return True
+        if _CANONICAL_IPV4.fullmatch(host):
+            return False  # the text is its canonical form, and it is not ours
         ip = normalize_ip(host)
         if ip is None:
             return _name_key(host) in self._names
-        return (ip, port if port is not None else default) in self._addresses
+        return (ip, port) in self._addresses
 
     def is_local_uri(self, uri: SipUri) -> bool:
         """True when the host part of ``uri`` names us (a missing port is 5060 for
@@ -127,8 +140,8 @@ def normalize_ip(host: str) -> _IpAddress | None:
 
 def address_family(host: str) -> socket.AddressFamily:
     """AF_INET6 for an IPv6 literal, else AF_INET (names included)."""
-    ip = normalize_ip(host)
-    return socket.AF_INET6 if ip is not None and ip.version == 6 else socket.AF_INET
+    # Only an IPv6 literal holds a colon: IPv4 literals and host names never do.
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def default_port(scheme_or_transport: str) -> int:

@@ -56,13 +56,15 @@ def stamp_received(request: Request, source_host: str, source_port: int) -> Requ
         SipParseError: 400 when the top Via is malformed.
     """
     via = request.via
+    rport = via.param("rport")
+    received = via.param("received")
+    if via.host == source_host and rport is None and received is None:
+        return request  # the common case, decided without parsing an address
     source_ip = normalize_ip(source_host)
     source = str(source_ip) if source_ip is not None else source_host
     changes: dict[str, str | None] = {}
-    rport = via.param("rport")
     if rport is not None and rport != str(source_port):
         changes["rport"] = str(source_port)
-    received = via.param("received")
     differs = source_ip is None or normalize_ip(via.host) != source_ip
     if (changes or differs or received is not None) and received != source:
         changes["received"] = source
