@@ -2,10 +2,6 @@
 # The whole test suite on a fresh machine: set up .venv, then lint, type-check and test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$PY" -m venv .venv
-fi
 # SIPp (Debian package sip-tester) drives the end-to-end tests; they skip without it.
 if ! command -v sipp >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -14,8 +10,8 @@ if ! command -v sipp >/dev/null 2>&1; then
         echo "scripts/test.sh: SIPp is missing (apt-get install -y sip-tester); e2e tests will skip" >&2
     fi
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+EXTRAS="[test]"
+. scripts/venv.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy sipguard tests fuzz bench
