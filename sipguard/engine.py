@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +48,8 @@ from sipguard.transport.base import Inbound, Peer, SendFailed
 
 __all__ = ["Engine", "EngineAction", "Notice", "Persist", "Resolve", "Transmit"]
 
+MAX_REMEMBERED_DIALOGS = 65_536
+"""Call-IDs whose answering upstream is kept for UAs that ignore Record-Route (LRU)."""
 _DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
 
 
@@ -131,6 +133,7 @@ class Engine:
         )
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
+        self._dialogs: OrderedDict[str, Target] = OrderedDict()
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -232,6 +235,8 @@ class Engine:
         upstreams: Sequence[Target] = ()
         if self.balancer is not None:
             upstreams = self.balancer.candidates(request.call_id, self._rng)
+            if request.to.tag is not None:
+                upstreams = self._dialog_first(request.call_id, upstreams)
         try:
             decision = route_request(
                 request,
@@ -241,6 +246,7 @@ class Engine:
                 upstreams=upstreams,
                 failover=self.config.dispatcher.failover_statuses,
                 now=wall,
+                loose_routed=event.loose_routed,
             )
         except SipParseError as exc:
             decision = Answer(exc.status, exc.reason)
@@ -343,10 +349,27 @@ class Engine:
 
     # -- upstream health and probes ----------------------------------------------------
 
+    def _dialog_first(self, call_id: str, upstreams: Sequence[Target]) -> Sequence[Target]:
+        # A UA that ignores Record-Route sends in-dialog requests to us, not to the PBX
+        # that answered: they go to that PBX first (the one its INVITE's 2xx came from).
+        target = self._dialogs.get(call_id)
+        if target is None or target not in upstreams:
+            return upstreams
+        return (target, *(t for t in upstreams if t is not target))
+
+    def _remember_dialog(self, call_id: str, target: Target) -> None:
+        self._dialogs[call_id] = target
+        self._dialogs.move_to_end(call_id)
+        if len(self._dialogs) > MAX_REMEMBERED_DIALOGS:
+            self._dialogs.popitem(last=False)
+
     def _health(self, outcome: BranchOutcome, now: float) -> list[EngineAction]:
         target = outcome.tag
         if self.balancer is None or not isinstance(target, Target):
             return []
+        forwarded = outcome.request
+        if forwarded is not None and forwarded.method == "INVITE" and 200 <= outcome.status < 300:
+            self._remember_dialog(forwarded.call_id, target)
         if outcome.timed_out:
             event = self.balancer.mark(target, False, now, reason=FailureReason.TIMEOUT)
         elif outcome.transport_failed:

@@ -60,6 +60,10 @@ class ResponseContext:
         """Branches without a final answer yet."""
         return tuple(b for b, s in self.branches.items() if s is not BranchState.DONE)
 
+    def is_done(self, branch_id: int) -> bool:
+        """True once ``branch_id`` had its final answer, timeout or transport failure."""
+        return self.branches.get(branch_id) is BranchState.DONE
+
     def cancellable(self) -> tuple[int, ...]:
         """Pending branches (a CANCEL is sent once each has a provisional, §9.1)."""
         return self.pending

@@ -300,6 +300,9 @@ class ProxyCore:
         server = _Server(next(self._ids), key, txn, source, request, ResponseContext(request))
         self._servers[key] = server
         self._by_ident[server.ident] = server
+        # RFC 4320 §4.1: a non-INVITE server transaction owes a 100 (Trying) at 3.5 s
+        # if nothing answered by then: its timer runs from the start.
+        self._arm(server)
         out: list[CoreEvent] = []
         if request.method == "INVITE":
             # §16.2: a stateful proxy answers an INVITE with 100 (Trying) at once, which
@@ -315,7 +318,7 @@ class ProxyCore:
             return out + self._server_send(server, reply, now)
         server.request = routed
         server.context.request = routed
-        return [*out, RouteRequest(server.ident, routed, source)]
+        return [*out, RouteRequest(server.ident, routed, source, routed is not request)]
 
     def _receive_ack(self, request: Request, source: Hop, now: float) -> list[CoreEvent]:
         server = self._servers.get(server_key(request))
@@ -325,11 +328,18 @@ class ProxyCore:
             return self._server_actions(
                 server, self._call(server.txn.receive_request, request, now)
             )
+        return self._route_ack(request, source)
+
+    def _route_ack(self, request: Request, source: Hop) -> list[CoreEvent]:
         try:
+            # §16.3 steps 3-4 hold for an ACK too (Max-Forwards 0, a loop): refused, it
+            # is dropped, and forward_stateless never gets one it cannot forward.
+            validate_request(request, identity=self.identity)
+            # §16.4 before routing: our own Route value would send it back to us.
             routed = preprocess_routes(request, self.identity)
         except (ProxyError, SipParseError):
             return []  # an ACK is never answered (§17.1.1.3)
-        return [RouteRequest(None, routed, source)]
+        return [RouteRequest(None, routed, source, routed is not request)]
 
     def _receive_cancel(self, cancel: Request, source: Hop, now: float) -> list[CoreEvent]:
         target = self._servers.get(cancel_target_key(cancel))
@@ -405,10 +415,16 @@ class ProxyCore:
         # §9.1: a CANCEL only once a provisional arrived; before that it waits.
         if branch.txn.request.method != "INVITE" or branch.cancel_sent:
             return []
+        if branch.txn.state not in _WAITING_STATES:
+            return []  # §9.1: nothing to cancel once a final response arrived
         if not branch.early:
             branch.cancel_wanted = True
             return []
         branch.cancel_sent = True
+        # §9.1: no final response 64*T1 after the CANCEL: the INVITE is considered
+        # cancelled and its client transaction destroyed (the Timer C slot waits).
+        branch.timer_c = now + 64 * self.timers.t1
+        self._arm(branch)
         cancel = build_cancel(branch.txn.request)
         own = self._new_branch(cancel, branch.hop, None, now, originated=True)
         return self._branch_actions(own, own.txn.start(now), now)
@@ -417,14 +433,26 @@ class ProxyCore:
         out: list[CoreEvent] = []
         if branch.timer_c is not None and branch.timer_c <= now:
             branch.timer_c = None
+            if branch.cancel_sent:
+                return self._abandon(branch, now)
             # §16.8: Timer C fired: CANCEL a branch that rang; one that never did
-            # counts as a 408 (its transaction is left to end by itself).
+            # counts as a 408 (its transaction is left to end by itself), and is
+            # CANCELled should it ring later (§9.1), not left in Proceeding for ever.
             if branch.early:
                 out += self._cancel_branch(branch, now)
             elif branch.server is not None:
+                branch.cancel_wanted = True
                 out += self._branch_failed(branch, 408, now)
         out += self._branch_actions(branch, branch.txn.handle_timer(now), now)
         return out
+
+    def _abandon(self, branch: _Branch, now: float) -> list[CoreEvent]:
+        # §9.1: the CANCELled INVITE got no final in 64*T1: forget its transaction;
+        # the response context counts it as cancelled (or as Timer C's 408).
+        self._branches.pop(branch.key, None)
+        self._armed.pop(id(branch), None)
+        cancelled = branch.server is not None and branch.server.cancelled
+        return self._branch_failed(branch, 487 if cancelled else 408, now, timed_out=True)
 
     def _branch_actions(
         self, branch: _Branch, actions: list[Action], now: float
@@ -463,8 +491,11 @@ class ProxyCore:
         self, branch: _Branch, server: _Server, upstream: Response, now: float
     ) -> list[CoreEvent]:
         status = upstream.status
+        if status >= 300 and server.context.is_done(branch.ident):
+            return []  # a late non-2xx of a branch already counted (Timer C, §16.8)
         branch.timer_c = None
-        out: list[CoreEvent] = [BranchOutcome(branch.target.tag if branch.target else None, status)]
+        tag = branch.target.tag if branch.target else None
+        out: list[CoreEvent] = [BranchOutcome(tag, status, request=branch.txn.request)]
         if self._fails_over(server, status):
             server.context.on_final(branch.ident, upstream)
             return out + self._next_target(server, now)
@@ -480,13 +511,13 @@ class ProxyCore:
         self, branch: _Branch, server: _Server, upstream: Response, now: float
     ) -> list[CoreEvent]:
         out: list[CoreEvent] = []
-        if upstream.status > 100:
-            branch.early = True
-            if branch.timer_c is not None:
-                # §16.7 step 2: a 101-199 resets Timer C.
-                branch.timer_c = now + self.timers.timer_c
-            if branch.cancel_wanted:
-                out += self._cancel_branch(branch, now)
+        # §9.1: any provisional, a 100 (Trying) included, lets a CANCEL go.
+        branch.early = True
+        if upstream.status > 100 and branch.timer_c is not None and not branch.cancel_sent:
+            # §16.7 step 2: a 101-199 resets Timer C (not the wait after a CANCEL).
+            branch.timer_c = now + self.timers.timer_c
+        if branch.cancel_wanted:
+            out += self._cancel_branch(branch, now)
         reply = server.context.on_provisional(branch.ident, upstream)
         if reply.response is not None and not server.cancelled:
             out += self._server_send(server, reply.response, now)
@@ -506,11 +537,15 @@ class ProxyCore:
                 return [OriginatedResult(branch.origin_tag, None)]
             return []
         server = branch.server
-        if server is None:
+        if server is None or server.context.is_done(branch.ident):
+            # A branch ends once: a transport error on the ACK of its final, or Timer B
+            # after Timer C already counted it as a 408 (§16.8), is not a second end.
             return []
         branch.timer_c = None
         tag = branch.target.tag if branch.target else None
-        out: list[CoreEvent] = [BranchOutcome(tag, status, timed_out, transport_failed)]
+        out: list[CoreEvent] = [
+            BranchOutcome(tag, status, timed_out, transport_failed, branch.txn.request)
+        ]
         if server.waiting and not server.context.final_sent and not server.cancelled:
             # A dead target is always worth the next one, whatever the failover list.
             server.context.on_failure(branch.ident, status)
@@ -551,6 +586,11 @@ class ProxyCore:
         return self._server_send(server, response, now)
 
     def _server_send(self, server: _Server, response: Response, now: float) -> list[CoreEvent]:
+        if response.status == 408 and server.request.method != "INVITE":
+            # RFC 4320 §4.2: never a 408 to a non-INVITE (the client gave up already);
+            # the request stays unanswered and its transaction is dropped, not leaked.
+            self._drop_server(server)
+            return []
         return self._server_actions(server, self._call(server.txn.send_response, response, now))
 
     def _server_actions(self, server: _Server, actions: list[Action]) -> list[CoreEvent]:
@@ -559,15 +599,19 @@ class ProxyCore:
             if isinstance(action, Transmit):
                 out.append(Send(server.hop, action.message))
             elif isinstance(action, DeliverRequest) and action.request.method == "ACK":
-                # RFC 6026 §8.7: an ACK reaching an Accepted INVITE transaction goes on.
-                out.append(RouteRequest(None, action.request, server.hop))
+                # RFC 6026 §8.7: an ACK reaching an Accepted INVITE transaction goes on,
+                # checked and route-preprocessed like any ACK for a 2xx (§16.3, §16.4).
+                out += self._route_ack(action.request, server.hop)
             elif isinstance(action, Terminated):
-                self._servers.pop(server.key, None)
-                self._by_ident.pop(server.ident, None)
-                self._armed.pop(id(server), None)
+                self._drop_server(server)
         if server.key in self._servers:
             self._arm(server)
         return out
+
+    def _drop_server(self, server: _Server) -> None:
+        self._servers.pop(server.key, None)
+        self._by_ident.pop(server.ident, None)
+        self._armed.pop(id(server), None)
 
     def _forward_response_statelessly(self, response: Response) -> list[CoreEvent]:
         upstream = strip_top_via(response, self.identity)

@@ -65,6 +65,8 @@ class RouteRequest:
     context: int | None
     request: Request
     source: Hop
+    loose_routed: bool = False
+    """A Route of ours was removed (§16.4): the request follows a dialog we record-routed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class BranchOutcome:
     status: int
     timed_out: bool = False
     transport_failed: bool = False
+    request: Request | None = None
+    """The forwarded request (its Call-ID and method say which dialog the target serves)."""
 
 
 @dataclass(frozen=True, slots=True)

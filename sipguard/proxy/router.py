@@ -79,11 +79,13 @@ def route_request(  # noqa: PLR0911, PLR0913 - one return per rule; state views 
     upstreams: Sequence[Target],
     failover: Iterable[int],
     now: float,
+    loose_routed: bool = False,
 ) -> Decision:
     """The routing decision for ``request`` (already through §16.3 and §16.4).
 
     ``upstreams`` are the edge-mode targets in the order to try them; ``now`` is wall
-    time (bindings expire in it).
+    time (bindings expire in it); ``loose_routed``: a Route of ours was removed, so the
+    request belongs to a dialog we record-routed.
 
     Raises:
         SipParseError: when a Route or the Request-URI is malformed.
@@ -98,6 +100,13 @@ def route_request(  # noqa: PLR0911, PLR0913 - one return per rule; state views 
         return Forward((NextHop(top),))
     uri = request.uri
     local = isinstance(uri, SipUri) and identity.is_local_uri(uri)
+    if request.to.tag is not None and not local:
+        # In a dialog, the Request-URI is the remote target (§12.2.1.1): it is where the
+        # request goes, but only along a dialog we record-routed; anything else with a
+        # foreign Request-URI would make us an open relay.
+        if loose_routed and isinstance(uri, SipUri):
+            return Forward((NextHop(uri),))
+        return Answer(403, "Relaying Denied")
     if request.method == "REGISTER" and local and mode is not Mode.EDGE:
         return Register()
     if request.method == "OPTIONS" and local and isinstance(uri, SipUri) and uri.user is None:
