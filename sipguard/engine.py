@@ -41,7 +41,7 @@ from sipguard.proxy.probe import ProbeSchedule, build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
-from sipguard.proxy.via import response_destination, stamp_received
+from sipguard.proxy.via import stamp_received
 from sipguard.sip import Request, Response, SipParseError, SipUri, parse_message
 from sipguard.store.base import BindingChange, format_source
 from sipguard.transport.base import Inbound, Peer, SendFailed
@@ -165,7 +165,9 @@ class Engine:
             request = stamp_received(message, inbound.peer.host, inbound.peer.port)
             if self.draining and _starts_something(request):
                 reply = local_reply(request, 503, "Shutting Down", headers=(("Retry-After", "30"),))
-                return [Transmit(inbound.peer, reply.to_bytes(), inbound.connection_id)]
+                return self._run(self.core.reply_stateless(reply, hop), now, wall)
+            if self.config.server.stateless:
+                return self._run(self.core.receive_request_stateless(request, hop), now, wall)
             return self._run(self.core.receive_request(request, hop, now), now, wall)
         except SipParseError as exc:
             # A header the transaction layer needed was malformed (read lazily).
@@ -250,12 +252,17 @@ class Engine:
             )
         except SipParseError as exc:
             decision = Answer(exc.status, exc.reason)
-        if event.context is None:
-            # Stateless (an ACK for a 2xx): forward to the first hop, never answer.
-            if not isinstance(decision, Forward) or not decision.hops:
-                return []
-            decision = Forward(decision.hops[:1])
-        if isinstance(decision, Answer):
+        if isinstance(decision, Forward):
+            if event.context is None:
+                # §16.11: a stateless forward has one target and no failover.
+                decision = Forward(decision.hops[:1])
+            waiting = _Waiting(event.context, request, list(decision.hops), decision=decision)
+            return self._resolve_or_dispatch(waiting, now)
+        out: list[CoreEvent | EngineAction] = []
+        if isinstance(decision, Register):
+            reply, persist = self._register(event, wall)
+            out += persist
+        else:
             reply = local_reply(
                 request,
                 decision.status,
@@ -263,15 +270,13 @@ class Engine:
                 headers=decision.headers,
                 server=self.config.server.server_name,
             )
-            return list(self.core.reply(event.context, reply, now)) if event.context else []
-        if isinstance(decision, Register):
-            return self._register(event, now, wall)
-        waiting = _Waiting(event.context, request, list(decision.hops), decision=decision)
-        return self._resolve_or_dispatch(waiting, now)
+        if event.context is not None:
+            return out + self.core.reply(event.context, reply, now)
+        if request.method == "ACK":
+            return out  # §17.1.1.3: an ACK is never answered
+        return out + self.core.reply_stateless(reply, event.source)
 
-    def _register(
-        self, event: RouteRequest, now: float, wall: float
-    ) -> list[CoreEvent | EngineAction]:
+    def _register(self, event: RouteRequest, wall: float) -> tuple[Response, list[EngineAction]]:
         peer = event.source.peer
         outcome = register(
             event.request,
@@ -282,14 +287,11 @@ class Engine:
             source=format_source(peer.transport, peer.host, peer.port),
             now=wall,
         )
-        out: list[CoreEvent | EngineAction] = []
-        if outcome.changes:
-            # The in-memory index is authoritative at once; the store follows (write-behind).
-            self.location.apply(outcome.changes)
-            out.append(Persist(outcome.changes))
-        assert event.context is not None  # noqa: S101 - REGISTER is never stateless here
-        out += self.core.reply(event.context, outcome.response, now)
-        return out
+        if not outcome.changes:
+            return outcome.response, []
+        # The in-memory index is authoritative at once; the store follows (write-behind).
+        self.location.apply(outcome.changes)
+        return outcome.response, [Persist(outcome.changes)]
 
     # -- targets: names to peers -------------------------------------------------------
 
@@ -424,15 +426,15 @@ class Engine:
             self.dropped += 1
             return []
         reply = local_reply(partial, exc.status, exc.reason, server=self.config.server.server_name)
-        dest = hop.peer
-        if not hop.reliable:
-            try:
-                target = response_destination(reply, reliable_connection_open=False)
-            except SipParseError:
-                target = None
-            if target is not None:
-                dest = Peer(TransportName(target.transport.lower()), target.host, target.port)
-        return [Transmit(dest, reply.to_bytes(), hop.connection_id)]
+        try:
+            sends = self.core.reply_stateless(reply, hop)
+        except SipParseError:
+            sends = [Send(hop, reply)]  # a Via too broken to route by: back to the sender
+        return [
+            Transmit(s.hop.peer, s.message.to_bytes(), s.hop.connection_id)
+            for s in sends
+            if isinstance(s, Send)
+        ]
 
 
 def _starts_something(request: Request) -> bool:

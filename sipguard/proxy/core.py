@@ -175,6 +175,42 @@ class ProxyCore:
             return [Send(source, local_reply(request, 503, server=self.server_name))]
         return self._new_server(request, key, source, now)
 
+    def receive_request_stateless(self, request: Request, source: Hop) -> list[CoreEvent]:
+        """A request handled without a transaction (RFC 3261 §16.11, and every ACK for a
+        2xx): checked (§16.3) and preprocessed (§16.4), then a ``RouteRequest`` without
+        a context; a refusal is answered statelessly, except to an ACK (never answered).
+
+        Raises:
+            SipParseError: when its top Via is malformed.
+        """
+        try:
+            validate_request(request, identity=self.identity)
+            routed = preprocess_routes(request, self.identity)
+        except (ProxyError, SipParseError) as exc:
+            if request.method == "ACK":
+                return []  # §17.1.1.3: an ACK is never answered
+            headers = exc.headers if isinstance(exc, ProxyError) else ()
+            reply = local_reply(
+                request, exc.status, exc.reason, headers=headers, server=self.server_name
+            )
+            return self.reply_stateless(reply, source)
+        return [RouteRequest(None, routed, source, routed is not request)]
+
+    def reply_stateless(self, response: Response, source: Hop) -> list[CoreEvent]:
+        """Send our own ``response`` without a transaction: back on the stream the request
+        came on, else to its top Via's response address (§18.2.2, RFC 3581).
+
+        Raises:
+            SipParseError: when the top Via is malformed.
+        """
+        if source.reliable:
+            return [Send(source, response)]
+        target = response_destination(response, reliable_connection_open=False)
+        if target is None:
+            return []
+        peer = Peer(TransportName(target.transport.lower()), target.host, target.port)
+        return [Send(Hop(peer), response)]
+
     def receive_response(self, response: Response, source: Hop, now: float) -> list[CoreEvent]:
         """A response from the network (§16.7).
 
@@ -331,15 +367,10 @@ class ProxyCore:
         return self._route_ack(request, source)
 
     def _route_ack(self, request: Request, source: Hop) -> list[CoreEvent]:
-        try:
-            # §16.3 steps 3-4 hold for an ACK too (Max-Forwards 0, a loop): refused, it
-            # is dropped, and forward_stateless never gets one it cannot forward.
-            validate_request(request, identity=self.identity)
-            # §16.4 before routing: our own Route value would send it back to us.
-            routed = preprocess_routes(request, self.identity)
-        except (ProxyError, SipParseError):
-            return []  # an ACK is never answered (§17.1.1.3)
-        return [RouteRequest(None, routed, source, routed is not request)]
+        # §16.3 steps 3-4 hold for an ACK too (Max-Forwards 0, a loop): refused, it is
+        # dropped, and forward_stateless never gets one it cannot forward; §16.4 before
+        # routing, or our own Route value would send it back to us.
+        return self.receive_request_stateless(request, source)
 
     def _receive_cancel(self, cancel: Request, source: Hop, now: float) -> list[CoreEvent]:
         target = self._servers.get(cancel_target_key(cancel))

@@ -126,3 +126,20 @@ def test_probes_take_a_dead_upstream_out_before_calls_reach_it(tmp_path: Path) -
         assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
         assert time.monotonic() - started < 3  # no Timer B wait on the dead upstream
         assert f"uri=sip:127.0.0.1:{pbx_port} " not in node.log_text()
+
+
+def test_stateless_mode_carries_a_call(tmp_path: Path) -> None:
+    pbx_port = free_port()
+    extra = "stateless = true\n"  # lands in [server], which write_config opened
+    config = edge_config(tmp_path, "127.0.0.1", [f"sip:127.0.0.1:{pbx_port}"], extra=extra)
+    with (
+        sipguard(config, listeners=2) as node,
+        sipp_background(sipp_args("uas", port=pbx_port, calls=2), tmp_path) as pbx,
+    ):
+        uac = sipp_args(
+            "uac", port=free_port(), remote=f"127.0.0.1:{node.port()}", calls=2,
+            extra=["-s", "2001"],
+        )  # fmt: skip
+        result = run_sipp(uac, tmp_path)
+        assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+        assert pbx.wait(20) == 0, sipp_errors(tmp_path)

@@ -1,0 +1,159 @@
+"""The engine without sockets: bytes and peers in, actions out (the one place malformed
+input is answered or dropped)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+from pathlib import Path
+
+from sipguard.config import (
+    Config,
+    DispatcherConfig,
+    ListenConfig,
+    ServerConfig,
+    TransportName,
+    UpstreamConfig,
+)
+from sipguard.engine import Engine, EngineAction, Persist, Resolve, Transmit
+from sipguard.proxy.identity import ListenAddress, LocalIdentity
+from sipguard.proxy.location import Location
+from sipguard.sip import Request, Response, SipUri, parse_message, parse_uri
+from sipguard.transport.base import Inbound, Peer
+
+UDP = TransportName.UDP
+ME = Peer(UDP, "192.0.2.1", 5060)
+PHONE = Peer(UDP, "198.51.100.7", 5062)
+PBX = Peer(UDP, "10.0.0.5", 5070)
+NOW, WALL = 100.0, 1_700_000_000.0
+
+
+def uri(text: str) -> SipUri:
+    parsed = parse_uri(text)
+    assert isinstance(parsed, SipUri)
+    return parsed
+
+
+def engine(*upstreams: str, stateless: bool = False) -> Engine:
+    config = Config(
+        source=Path("test.toml"),
+        server=ServerConfig(domain="example.com", stateless=stateless),
+        listen=(ListenConfig(UDP, "192.0.2.1", 5060),),
+        upstream=tuple(UpstreamConfig(uri(u)) for u in upstreams),
+        dispatcher=DispatcherConfig(probe_interval=0),
+    )
+    identity = LocalIdentity("example.com", (ListenAddress(UDP, "192.0.2.1", 5060),))
+    ids = itertools.count()
+    return Engine(
+        config, identity, Location(), unique=lambda: f"u{next(ids)}",
+        rng=random.Random(7), now=NOW,
+    )  # fmt: skip
+
+
+def invite(branch: str = "z9hG4bKph1", *, cseq: str = "1 INVITE") -> bytes:
+    return (
+        "INVITE sip:2001@example.com SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 198.51.100.7:5062;branch={branch}\r\n"
+        "Max-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=f1\r\n"
+        "To: <sip:2001@example.com>\r\nCall-ID: call-1@198.51.100.7\r\n"
+        f"CSeq: {cseq}\r\nContact: <sip:1001@198.51.100.7:5062>\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def receive(eng: Engine, data: bytes, peer: Peer = PHONE) -> list[EngineAction]:
+    return eng.receive(Inbound(data, peer, ME, None, NOW), NOW, WALL)
+
+
+def sent(actions: list[EngineAction]) -> list[tuple[Peer, Request | Response]]:
+    return [(a.dest, parse_message(a.data)) for a in actions if isinstance(a, Transmit)]
+
+
+def test_an_answerable_malformed_request_gets_400_back_to_its_source() -> None:
+    out = receive(engine("sip:10.0.0.5:5070"), invite(cseq="x INVITE"))
+    assert len(out) == 1
+    assert isinstance(out[0], Transmit)
+    assert out[0].dest == PHONE
+    # The reply echoes the CSeq as written (RFC 3261 §8.2.6.2), malformed or not.
+    assert out[0].data.startswith(b"SIP/2.0 400 Invalid CSeq\r\n")
+    assert b"\r\nCSeq: x INVITE\r\n" in out[0].data
+
+
+def test_unanswerable_bytes_are_dropped_and_counted() -> None:
+    eng = engine("sip:10.0.0.5:5070")
+    assert receive(eng, b"\x16\x03\x01 garbage\r\n\r\n") == []
+    assert receive(eng, invite().replace(b"Via: ", b"Vya: ")) == []
+    assert eng.dropped == 2
+
+
+def test_an_invite_is_trying_at_once_and_forwarded_upstream() -> None:
+    out = sent(receive(engine("sip:10.0.0.5:5070"), invite()))
+    assert [(d, getattr(m, "status", None) or getattr(m, "method", None)) for d, m in out] == [
+        (PHONE, 100),
+        (PBX, "INVITE"),
+    ]
+    forwarded = out[1][1]
+    assert isinstance(forwarded, Request)
+    assert forwarded.via.host == "192.0.2.1"
+    assert forwarded.max_forwards == 69
+
+
+def test_an_upstream_by_name_asks_for_resolution_then_forwards() -> None:
+    eng = engine("sip:pbx.example.net")
+    actions = receive(eng, invite())
+    resolves = [a for a in actions if isinstance(a, Resolve)]
+    assert [str(r.uri) for r in resolves] == ["sip:pbx.example.net"]
+    assert [m.status for _, m in sent(actions) if isinstance(m, Response)] == [100]
+    later = sent(eng.resolved(resolves[0].token, [PBX], NOW + 0.01, WALL))
+    assert [(d, m.method) for d, m in later if isinstance(m, Request)] == [(PBX, "INVITE")]
+
+
+def test_nothing_resolved_is_a_503() -> None:
+    eng = engine("sip:pbx.example.net")
+    token = next(a for a in receive(eng, invite()) if isinstance(a, Resolve)).token
+    out = sent(eng.resolved(token, [], NOW + 0.01, WALL))
+    assert [m.status for _, m in out if isinstance(m, Response)] == [503]
+
+
+def test_draining_refuses_new_requests_with_503() -> None:
+    eng = engine("sip:10.0.0.5:5070")
+    eng.draining = True
+    (reply,) = [m for _, m in sent(receive(eng, invite()))]
+    assert isinstance(reply, Response)
+    assert (reply.status, reply.get("Retry-After")) == (503, "30")
+
+
+def test_stateless_mode_keeps_no_transaction_and_a_stable_branch() -> None:
+    eng = engine("sip:10.0.0.5:5070", stateless=True)
+    first = sent(receive(eng, invite()))
+    again = sent(receive(eng, invite()))  # a retransmission
+    assert [d for d, _ in first] == [PBX]  # no 100 Trying: nothing to absorb it with
+    assert first[0][1].via.branch == again[0][1].via.branch
+    assert eng.core.transactions == (0, 0)
+
+
+def test_registrar_changes_are_handed_out_for_persistence() -> None:
+    eng = engine()
+    register = (
+        b"REGISTER sip:example.com SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bKreg1\r\n"
+        b"Max-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=r1\r\n"
+        b"To: <sip:1001@example.com>\r\nCall-ID: reg-1@198.51.100.7\r\nCSeq: 1 REGISTER\r\n"
+        b"Contact: <sip:1001@198.51.100.7:5062>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+    )
+    actions = receive(eng, register)
+    (persist,) = [a for a in actions if isinstance(a, Persist)]
+    assert len(persist.changes) == 1
+    assert [m.status for _, m in sent(actions) if isinstance(m, Response)] == [200]
+    assert [b.contact for b in eng.location.lookup("sip:1001@example.com", WALL)] == [
+        "sip:1001@198.51.100.7:5062"
+    ]
+    assert eng.expire_bindings(WALL + 601) != []
+
+
+def test_reconfigure_swaps_the_upstream_set() -> None:
+    eng = engine("sip:10.0.0.5:5070")
+    new = dataclasses.replace(eng.config, upstream=(UpstreamConfig(uri("sip:10.0.0.6:5070")),))
+    eng.reconfigure(new, NOW)
+    out = sent(receive(eng, invite()))
+    assert [d.host for d, m in out if isinstance(m, Request)] == ["10.0.0.6"]
