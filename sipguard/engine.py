@@ -408,7 +408,10 @@ class Engine:
         if self.probes.in_flight(target):
             self.probes.finished(target)
         if result.response is None:
-            event = self.balancer.mark(target, False, now, reason=FailureReason.TIMEOUT)
+            why = (
+                FailureReason.TRANSPORT_ERROR if result.transport_failed else FailureReason.TIMEOUT
+            )
+            event = self.balancer.mark(target, False, now, reason=why)
         else:
             reason = response_failure(result.response.status)
             event = self.balancer.mark(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,7 @@ from sipguard.proxy.forward import (
     make_branch,
     our_via,
     postprocess_routing,
+    record_route_values,
 )
 from sipguard.proxy.identity import LocalIdentity, address_family
 from sipguard.proxy.replies import local_reply
@@ -426,9 +428,12 @@ class ProxyCore:
         family = address_family(peer.host)
         host, port = self.identity.sent_by(peer.transport, family)
         via = our_via(peer.transport, host, port, branch)
-        record_route: list[str] = []
+        record_route: tuple[str, ...] = ()
         if self.record_route and request.method in _DIALOG_METHODS:
-            record_route = [self.identity.record_route_uri(peer.transport, family)]
+            outbound = (peer.transport, family)
+            record_route = record_route_values(
+                self.identity, inbound=_arrived_by(request, outbound), outbound=outbound
+            )
         out = forward_request(
             request,
             request_uri=target.request_uri,
@@ -565,7 +570,7 @@ class ProxyCore:
     ) -> list[CoreEvent]:
         if branch.originated:
             if branch.origin_tag is not None:
-                return [OriginatedResult(branch.origin_tag, None)]
+                return [OriginatedResult(branch.origin_tag, None, transport_failed)]
             return []
         server = branch.server
         if server is None or server.context.is_done(branch.ident):
@@ -674,6 +679,20 @@ class ProxyCore:
         elif self._armed.get(key) != deadline:
             self._armed[key] = deadline
             heapq.heappush(self._heap, (deadline, next(self._ids), owner))
+
+
+def _arrived_by(
+    request: Request, default: tuple[TransportName, socket.AddressFamily]
+) -> tuple[TransportName, socket.AddressFamily]:
+    # The transport and address family the request came in by, read off its top Via
+    # (the previous hop names the transport it sent on; ``received`` is its address).
+    # RFC 5658: when they differ from the way out, we record-route twice.
+    via = request.via
+    try:
+        transport = TransportName(via.transport.lower())
+    except ValueError:
+        return default
+    return transport, address_family(via.param("received") or via.host)
 
 
 def _top_branch(request: Request) -> str:

@@ -89,6 +89,8 @@ class OriginatedResult:
 
     tag: object
     response: Response | None
+    transport_failed: bool = False
+    """No response because the transport failed (else: a timeout)."""
 
 
 CoreEvent = Send | RouteRequest | BranchOutcome | OriginatedResult

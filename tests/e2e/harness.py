@@ -81,7 +81,8 @@ def write_config(tmp_path: Path, body: str, *, state: Path | None = None) -> Pat
     """A policy file in ``tmp_path``; ``state_dir`` defaults to ``tmp_path/state``."""
     state_dir = state or tmp_path / "state"
     path = tmp_path / "sipguard.toml"
-    path.write_text(f'[server]\nstate_dir = "{state_dir}"\n' + body)
+    # A short drain: a test that leaves a transaction unanswered must not wait 32 s.
+    path.write_text(f'[server]\nstate_dir = "{state_dir}"\nshutdown_grace = 2\n' + body)
     return path
 
 

@@ -117,7 +117,8 @@ def test_probes_take_a_dead_upstream_out_before_calls_reach_it(tmp_path: Path) -
         deadline = time.monotonic() + 5
         while "upstream down" not in node.log_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert f"upstream down uri=sip:127.0.0.1:{nobody};transport=tcp" in node.log_text()
+        down = f"upstream down uri=sip:127.0.0.1:{nobody};transport=tcp reason=transport-error"
+        assert down in node.log_text()
         uac = sipp_args(
             "uac", port=free_port(), remote=f"127.0.0.1:{node.port()}", extra=["-s", "2001"]
         )

@@ -117,3 +117,23 @@ def test_a_port_in_use_stops_start_up_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot start" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sighup_reloads_the_upstream_set(tmp_path: Path) -> None:
+    with udp_socket() as old_pbx, udp_socket() as new_pbx, udp_socket() as phone:
+        config = edge_config(tmp_path, old_pbx.getsockname()[1])
+        with sipguard(config, listeners=1) as node:
+            text = config.read_text().replace(
+                str(old_pbx.getsockname()[1]), str(new_pbx.getsockname()[1])
+            )
+            config.write_text(text)
+            node.process.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 5
+            while "policy reloaded" not in node.log_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "policy reloaded" in node.log_text()
+            phone.sendto(invite(phone.getsockname()[1]), ("127.0.0.1", node.port()))
+            reached = receive_all(new_pbx, 1.0)
+            assert reached
+            assert reached[0].startswith(b"INVITE ")
+            assert receive_all(old_pbx, 0.2) == []

@@ -230,3 +230,22 @@ def test_no_targets_answers_480_and_reply_answers_what_it_is_given() -> None:
     # A second decision for the same context is ignored.
     held.forward(event.context)
     assert held.take(UAS_A) == []
+
+
+def test_crossing_from_udp_to_tcp_record_routes_twice() -> None:
+    # RFC 5658 §4: one Record-Route per side; the one facing the next hop on top.
+    uas_tcp = Hop(Peer(T.TCP, "203.0.113.10", 5060))
+    stage = make_stage(targets=(uas_tcp,))
+    stage.from_caller(caller_request())
+    [forwarded] = stage.take(uas_tcp)
+    assert isinstance(forwarded, Request)
+    assert forwarded.get_all("Record-Route") == [
+        "<sip:192.0.2.1:5060;transport=tcp;lr>",
+        "<sip:192.0.2.1:5060;lr>",
+    ]
+
+
+def test_same_transport_record_routes_once() -> None:
+    stage = make_stage()
+    forwarded = invite_through(stage)
+    assert forwarded.get_all("Record-Route") == ["<sip:192.0.2.1:5060;lr>"]
