@@ -522,6 +522,11 @@ def _listen(value: object, path: KeyPath) -> ListenConfig:
     if not 0 <= port <= 65535:
         problem = f"expected a port in 0..65535, got {_show(table['address'])}"
         raise _KeyValueError((*path, "address"), problem)
+    if ipaddress.ip_address(host).is_unspecified:
+        # Our Via and Record-Route carry the listener's address: 0.0.0.0 or :: there
+        # would tell peers nothing they can reach, so each address is listed on its own.
+        problem = f"expected a specific IP address (not a wildcard), got {_show(table['address'])}"
+        raise _KeyValueError((*path, "address"), problem)
     return ListenConfig(transport, host, port)
 
 

@@ -21,15 +21,18 @@ typed (``ProxyError``, ``SipParseError``) and become responses via ``replies.py`
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import itertools
-import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sipguard.config import TransportName
 from sipguard.proxy.context import ResponseContext
+from sipguard.proxy.copies import (
+    copy_for,
+    reply_statelessly,
+    response_statelessly,
+    stateless_branch,
+)
 from sipguard.proxy.errors import ProxyError
 from sipguard.proxy.events import (
     BranchOutcome,
@@ -41,18 +44,14 @@ from sipguard.proxy.events import (
     Send,
 )
 from sipguard.proxy.forward import (
-    forward_request,
     loop_hash,
     make_branch,
-    our_via,
-    postprocess_routing,
-    record_route_values,
 )
-from sipguard.proxy.identity import LocalIdentity, address_family
+from sipguard.proxy.identity import LocalIdentity
 from sipguard.proxy.replies import local_reply
 from sipguard.proxy.route import preprocess_routes
 from sipguard.proxy.validate import validate_request
-from sipguard.proxy.via import response_destination, strip_top_via
+from sipguard.proxy.via import strip_top_via
 from sipguard.sip import (
     ClientTransaction,
     DeliverRequest,
@@ -76,13 +75,9 @@ from sipguard.sip import (
 )
 from sipguard.sip.events import Action, Terminated
 from sipguard.sip.transaction_base import State
-from sipguard.transport.base import Peer
 
 __all__ = ["ProxyCore"]
 
-# §16.6 step 4: Record-Route only where a dialog can start (the caller keeps us on
-# the path of the dialog's later requests).
-_DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 _WAITING_STATES = frozenset({State.IDLE, State.CALLING, State.TRYING, State.PROCEEDING})
 MAX_SERVER_TRANSACTIONS = 50_000
 """Above this many requests in progress, new ones get a stateless 503 (memory bound)."""
@@ -205,13 +200,7 @@ class ProxyCore:
         Raises:
             SipParseError: when the top Via is malformed.
         """
-        if source.reliable:
-            return [Send(source, response)]
-        target = response_destination(response, reliable_connection_open=False)
-        if target is None:
-            return []
-        peer = Peer(TransportName(target.transport.lower()), target.host, target.port)
-        return [Send(Hop(peer), response)]
+        return list(reply_statelessly(response, source))
 
     def receive_response(self, response: Response, source: Hop, now: float) -> list[CoreEvent]:
         """A response from the network (§16.7).
@@ -223,7 +212,7 @@ class ProxyCore:
         if branch is None:
             # §16.7: no client transaction → forward as a stateless proxy would
             # (late 2xx retransmissions to an INVITE, once Timer M is over).
-            return self._forward_response_statelessly(response)
+            return list(response_statelessly(response, self.identity))
         actions = self._call(branch.txn.receive_response, response, now)
         return self._branch_actions(branch, actions, now)
 
@@ -273,9 +262,10 @@ class ProxyCore:
         The branch is a function of the request (§16.11: retransmissions of the
         request MUST get the same branch), so no state is kept.
         """
-        incoming = _top_branch(request)
-        digest = hashlib.blake2b(incoming.encode(), digest_size=8).hexdigest()
-        out = self._forwarded(request, target, make_branch(loop_hash(request), digest))
+        out = copy_for(
+            request, target, stateless_branch(request), self.identity,
+            record_route=self.record_route,
+        )  # fmt: skip
         return [Send(target.hop, out)]
 
     def originate(self, request: Request, hop: Hop, tag: object, now: float) -> list[CoreEvent]:
@@ -400,8 +390,9 @@ class ProxyCore:
     # -- branches ----------------------------------------------------------------------
 
     def _start_branch(self, server: _Server, target: BranchTarget, now: float) -> list[CoreEvent]:
-        request = self._forwarded(
-            server.request, target, make_branch(loop_hash(server.request), self._unique())
+        branch_id = make_branch(loop_hash(server.request), self._unique())
+        request = copy_for(
+            server.request, target, branch_id, self.identity, record_route=self.record_route
         )
         branch = self._new_branch(request, target.hop, server, now, target=target)
         server.context.add_branch(branch.ident)
@@ -422,27 +413,6 @@ class ProxyCore:
         branch = _Branch(next(self._ids), client_key(request), txn, hop, server, **extra)  # type: ignore[arg-type]
         self._branches[branch.key] = branch
         return branch
-
-    def _forwarded(self, request: Request, target: BranchTarget, branch: str) -> Request:
-        peer = target.hop.peer
-        family = address_family(peer.host)
-        host, port = self.identity.sent_by(peer.transport, family)
-        via = our_via(peer.transport, host, port, branch)
-        record_route: tuple[str, ...] = ()
-        if self.record_route and request.method in _DIALOG_METHODS:
-            outbound = (peer.transport, family)
-            record_route = record_route_values(
-                self.identity, inbound=_arrived_by(request, outbound), outbound=outbound
-            )
-        out = forward_request(
-            request,
-            request_uri=target.request_uri,
-            via=via,
-            record_route=record_route,
-            routes=target.routes,
-        )
-        # §16.6 step 6: a strict router next: its URI becomes the Request-URI.
-        return postprocess_routing(out)[0]
 
     def _branches_of(self, server: _Server) -> list[_Branch]:
         return [b for b in self._branches.values() if b.server is server and not b.originated]
@@ -649,16 +619,6 @@ class ProxyCore:
         self._by_ident.pop(server.ident, None)
         self._armed.pop(id(server), None)
 
-    def _forward_response_statelessly(self, response: Response) -> list[CoreEvent]:
-        upstream = strip_top_via(response, self.identity)
-        if upstream is None:
-            return []
-        target = response_destination(upstream, reliable_connection_open=False)
-        if target is None:
-            return []
-        peer = Peer(TransportName(target.transport.lower()), target.host, target.port)
-        return [Send(Hop(peer), upstream)]
-
     # -- plumbing ----------------------------------------------------------------------
 
     def _call(self, method: Callable[..., list[Action]], *args: object) -> list[Action]:
@@ -679,24 +639,3 @@ class ProxyCore:
         elif self._armed.get(key) != deadline:
             self._armed[key] = deadline
             heapq.heappush(self._heap, (deadline, next(self._ids), owner))
-
-
-def _arrived_by(
-    request: Request, default: tuple[TransportName, socket.AddressFamily]
-) -> tuple[TransportName, socket.AddressFamily]:
-    # The transport and address family the request came in by, read off its top Via
-    # (the previous hop names the transport it sent on; ``received`` is its address).
-    # RFC 5658: when they differ from the way out, we record-route twice.
-    via = request.via
-    try:
-        transport = TransportName(via.transport.lower())
-    except ValueError:
-        return default
-    return transport, address_family(via.param("received") or via.host)
-
-
-def _top_branch(request: Request) -> str:
-    try:
-        return request.via.branch or str(request.via)
-    except SipParseError:
-        return request.get("Via") or ""

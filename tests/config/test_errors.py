@@ -259,3 +259,15 @@ def test_error_carries_its_parts(tmp_path: Path) -> None:
     assert info.value.file == str(path)
     assert info.value.key == "log.format"
     assert info.value.problem == 'expected one of "text", "json", got 1'
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0:5060", "[::]:5060"])
+def test_a_wildcard_listen_address_is_refused(tmp_path: Path, address: str) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(f'[[listen]]\ntransport = "udp"\naddress = "{address}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == (
+        f"{path}: listen[0].address: expected a specific IP address (not a wildcard), "
+        f"got '{address}'"
+    )

@@ -1,0 +1,128 @@
+"""What leaves the proxy without a transaction's help: the forwarded copy of a request for
+one target, and the stateless paths of RFC 3261 §16.11 (our own replies, responses that
+match no client transaction, the branch of a stateless forward).
+
+Rules of this file: pure functions over a message, the target and our identity; no
+tables, no clock. ``core.py`` calls them for both its stateful and stateless paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+
+from sipguard.config import TransportName
+from sipguard.proxy.events import BranchTarget, Hop, Send
+from sipguard.proxy.forward import (
+    forward_request,
+    loop_hash,
+    make_branch,
+    our_via,
+    postprocess_routing,
+    record_route_values,
+)
+from sipguard.proxy.identity import LocalIdentity, address_family
+from sipguard.proxy.via import response_destination, strip_top_via
+from sipguard.sip import Request, Response, SipParseError
+from sipguard.transport.base import Peer
+
+__all__ = ["copy_for", "reply_statelessly", "response_statelessly", "stateless_branch"]
+
+# §16.6 step 4: Record-Route only where a dialog can start (the caller keeps us on
+# the path of the dialog's later requests).
+DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
+
+
+def copy_for(
+    request: Request,
+    target: BranchTarget,
+    branch: str,
+    identity: LocalIdentity,
+    *,
+    record_route: bool,
+) -> Request:
+    """The copy of ``request`` sent to ``target`` with our Via (``branch``), §16.6.
+
+    Raises:
+        TooManyHopsError: when Max-Forwards is already 0.
+        ValueError: when no listener serves the target's transport and family.
+    """
+    peer = target.hop.peer
+    family = address_family(peer.host)
+    host, port = identity.sent_by(peer.transport, family)
+    values: tuple[str, ...] = ()
+    if record_route and request.method in DIALOG_METHODS:
+        outbound = (peer.transport, family)
+        values = record_route_values(
+            identity, inbound=_arrived_by(request, outbound), outbound=outbound
+        )
+    out = forward_request(
+        request,
+        request_uri=target.request_uri,
+        via=our_via(peer.transport, host, port, branch),
+        record_route=values,
+        routes=target.routes,
+    )
+    # §16.6 step 6: a strict router next: its URI becomes the Request-URI.
+    return postprocess_routing(out)[0]
+
+
+def stateless_branch(request: Request) -> str:
+    """Our branch for a stateless forward: §16.11 says a retransmission of the request
+    MUST get the same one, so it is a function of the request (its loop hash and the
+    branch it arrived with)."""
+    digest = hashlib.blake2b(_top_branch(request).encode(), digest_size=8).hexdigest()
+    return make_branch(loop_hash(request), digest)
+
+
+def reply_statelessly(response: Response, source: Hop) -> list[Send]:
+    """Our own ``response`` without a transaction: back on the stream the request came
+    on, else to its top Via's response address (§18.2.2, RFC 3581).
+
+    Raises:
+        SipParseError: when the top Via is malformed.
+    """
+    if source.reliable:
+        return [Send(source, response)]
+    return _to_response_address(response)
+
+
+def response_statelessly(response: Response, identity: LocalIdentity) -> list[Send]:
+    """A response that matches no client transaction, relayed as a stateless proxy would
+    (§16.7 first paragraph): our top Via removed, sent to the next one's address; dropped
+    when the top Via is not ours.
+
+    Raises:
+        SipParseError: when a Via is malformed.
+    """
+    upstream = strip_top_via(response, identity)
+    return _to_response_address(upstream) if upstream is not None else []
+
+
+def _to_response_address(response: Response) -> list[Send]:
+    target = response_destination(response, reliable_connection_open=False)
+    if target is None:
+        return []
+    peer = Peer(TransportName(target.transport.lower()), target.host, target.port)
+    return [Send(Hop(peer), response)]
+
+
+def _arrived_by(
+    request: Request, default: tuple[TransportName, socket.AddressFamily]
+) -> tuple[TransportName, socket.AddressFamily]:
+    # The transport and address family the request came in by, read off its top Via
+    # (the previous hop names the transport it sent on; ``received`` is its address).
+    # RFC 5658: when they differ from the way out, we record-route twice.
+    via = request.via
+    try:
+        transport = TransportName(via.transport.lower())
+    except ValueError:
+        return default
+    return transport, address_family(via.param("received") or via.host)
+
+
+def _top_branch(request: Request) -> str:
+    try:
+        return request.via.branch or str(request.via)
+    except SipParseError:
+        return request.get("Via") or ""
