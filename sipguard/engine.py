@@ -234,18 +234,13 @@ class Engine:
         self, event: RouteRequest, now: float, wall: float
     ) -> list[CoreEvent | EngineAction]:
         request = event.request
-        upstreams: Sequence[Target] = ()
-        if self.balancer is not None:
-            upstreams = self.balancer.candidates(request.call_id, self._rng)
-            if request.to.tag is not None:
-                upstreams = self._dialog_first(request.call_id, upstreams)
         try:
             decision = route_request(
                 request,
                 mode=self.config.mode,
                 identity=self.identity,
                 location=self.location,
-                upstreams=upstreams,
+                upstreams=lambda: self._upstreams(request),
                 failover=self.config.dispatcher.failover_statuses,
                 now=wall,
                 loose_routed=event.loose_routed,
@@ -350,6 +345,14 @@ class Engine:
         )
 
     # -- upstream health and probes ----------------------------------------------------
+
+    def _upstreams(self, request: Request) -> Sequence[Target]:
+        if self.balancer is None:
+            return ()
+        upstreams = self.balancer.candidates(request.call_id, self._rng)
+        if request.to.tag is not None:
+            return self._dialog_first(request.call_id, upstreams)
+        return upstreams
 
     def _dialog_first(self, call_id: str, upstreams: Sequence[Target]) -> Sequence[Target]:
         # A UA that ignores Record-Route sends in-dialog requests to us, not to the PBX

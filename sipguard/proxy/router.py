@@ -11,7 +11,7 @@ Request-URI up in the location service and refuse to relay for foreign domains.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sipguard.config import Mode
@@ -76,14 +76,15 @@ def route_request(  # noqa: PLR0911, PLR0913 - one return per rule; state views 
     mode: Mode,
     identity: LocalIdentity,
     location: Location,
-    upstreams: Sequence[Target],
+    upstreams: Callable[[], Sequence[Target]],
     failover: Iterable[int],
     now: float,
     loose_routed: bool = False,
 ) -> Decision:
     """The routing decision for ``request`` (already through §16.3 and §16.4).
 
-    ``upstreams`` are the edge-mode targets in the order to try them; ``now`` is wall
+    ``upstreams()`` gives the edge-mode targets in the order to try them (called only
+    when the request goes upstream: the balancer's choice is not free); ``now`` is wall
     time (bindings expire in it); ``loose_routed``: a Route of ours was removed, so the
     request belongs to a dialog we record-routed.
 
@@ -112,9 +113,10 @@ def route_request(  # noqa: PLR0911, PLR0913 - one return per rule; state views 
     if request.method == "OPTIONS" and local and isinstance(uri, SipUri) and uri.user is None:
         return Answer(200, headers=(("Allow", ALLOWED_METHODS), ("Accept", "application/sdp")))
     if mode is Mode.EDGE:
-        if not upstreams:
+        targets = upstreams()
+        if not targets:
             return Answer(503, "No Upstream Available")
-        hops = tuple(NextHop(t.uri, tag=t) for t in upstreams)
+        hops = tuple(NextHop(t.uri, tag=t) for t in targets)
         return Forward(hops, sequential=True, failover=frozenset(failover))
     if not local or not isinstance(uri, SipUri):
         # No open relaying: a request for a domain we do not serve goes nowhere.

@@ -63,7 +63,7 @@ def decide(
         mode=mode,
         identity=ME,
         location=location or Location(),
-        upstreams=upstreams,
+        upstreams=lambda: upstreams,
         failover=(408, 503),
         now=NOW,
         loose_routed=loose_routed,
@@ -173,3 +173,21 @@ def test_in_dialog_to_a_foreign_target_only_along_our_record_route(mode: Mode) -
     assert isinstance(followed, Forward)
     assert [str(h.uri) for h in followed.hops] == ["sip:pbx@10.0.0.5:5070"]
     assert decide(bye, mode, loose_routed=False) == Answer(403, "Relaying Denied")
+
+
+def test_the_balancer_is_asked_only_when_the_request_goes_upstream() -> None:
+    asked: list[int] = []
+
+    def upstreams() -> Sequence[Target]:
+        asked.append(1)
+        return UPSTREAMS
+
+    for request in (
+        req("OPTIONS sip:192.0.2.1 SIP/2.0"),
+        req("BYE sip:bob@203.0.113.9 SIP/2.0", "Route: <sip:p2.example.net;lr>"),
+    ):
+        route_request(
+            request, mode=Mode.EDGE, identity=ME, location=Location(), upstreams=upstreams,
+            failover=(), now=NOW,
+        )  # fmt: skip
+    assert asked == []
