@@ -84,8 +84,9 @@ class Pipeline:
             if outcome.request is not None:
                 request = outcome.request
             if not isinstance(outcome.verdict, Pass):
-                self._apply(effects, ctx)
+                # The refusal is recorded before the ban its offence may trigger.
                 self._audit(stage.name, outcome.verdict, request, ctx)
+                self._apply(effects, ctx)
                 return Decision(outcome.verdict, stage.name, ctx, request)
         self._apply(effects, ctx)
         return Decision(Pass(), "", ctx, request)
