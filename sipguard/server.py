@@ -173,7 +173,14 @@ class Node:
         if self.engine is None:
             return
         now = asyncio.get_running_loop().time()
-        self._carry_out(self.engine.receive(inbound, now, time.time()))
+        try:
+            actions = self.engine.receive(inbound, now, time.time())
+        except Exception:  # a bug must cost one message, not the listener
+            # The engine answers every bad input itself; reaching here is a bug in it.
+            # Log it with the source, drop the message, keep serving everyone else.
+            log.exception("internal error on a message from %s", inbound.peer.hostport)
+            return
+        self._carry_out(actions)
 
     def _on_failed(self, failed: SendFailed) -> None:
         if self.engine is None:
