@@ -1,13 +1,27 @@
 """The guard pipeline: ordered, pure stages that decide before anything is routed."""
 
+from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl
 from sipguard.guard.context import GuardContext
 from sipguard.guard.effects import Consume, Effect, Offence, OffenceKind, Sighting, UseNonce
 from sipguard.guard.events import AuditSink, MemorySink, SecurityEvent
 from sipguard.guard.pipeline import Decision, Outcome, Pipeline, Stage
+from sipguard.guard.relay import IDENTITY_HEADERS, RelayPolicy, RelayStage
+from sipguard.guard.sanity import SanityPolicy, SanityStage
+from sipguard.guard.scanner import (
+    DEFAULT_SCANNER_AGENTS,
+    ScannerPolicy,
+    ScannerStage,
+    new_sighting_table,
+)
+from sipguard.guard.sightings import SightingTable
 from sipguard.guard.state import BanOrder, Bans, GuardState, Jails, Nonces, Rates, Sightings
 from sipguard.guard.verdict import Challenge, Drop, Pass, Reason, Reject, Verdict
 
 __all__ = [
+    "DEFAULT_SCANNER_AGENTS",
+    "IDENTITY_HEADERS",
+    "AclPolicy",
+    "AclStage",
     "AuditSink",
     "BanOrder",
     "Bans",
@@ -19,6 +33,7 @@ __all__ = [
     "GuardContext",
     "GuardState",
     "Jails",
+    "ListenerAcl",
     "MemorySink",
     "Nonces",
     "Offence",
@@ -29,10 +44,18 @@ __all__ = [
     "Rates",
     "Reason",
     "Reject",
+    "RelayPolicy",
+    "RelayStage",
+    "SanityPolicy",
+    "SanityStage",
+    "ScannerPolicy",
+    "ScannerStage",
     "SecurityEvent",
     "Sighting",
+    "SightingTable",
     "Sightings",
     "Stage",
     "UseNonce",
     "Verdict",
+    "new_sighting_table",
 ]
