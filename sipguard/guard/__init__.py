@@ -1,10 +1,14 @@
 """The guard pipeline: ordered, pure stages that decide before anything is routed."""
 
 from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl
+from sipguard.guard.banlist import BanList, InvalidNetworkError, canonical_network
+from sipguard.guard.buckets import TokenBuckets
 from sipguard.guard.context import GuardContext
 from sipguard.guard.effects import Consume, Effect, Offence, OffenceKind, Sighting, UseNonce
 from sipguard.guard.events import AuditSink, MemorySink, SecurityEvent
+from sipguard.guard.jail import DEFAULT_JAILS, Jail, JailPolicy, JailTable
 from sipguard.guard.pipeline import Decision, Outcome, Pipeline, Stage
+from sipguard.guard.ratelimit import MethodLimit, RateLimitPolicy, RateLimitStage
 from sipguard.guard.relay import IDENTITY_HEADERS, RelayPolicy, RelayStage
 from sipguard.guard.sanity import SanityPolicy, SanityStage
 from sipguard.guard.scanner import (
@@ -18,11 +22,13 @@ from sipguard.guard.state import BanOrder, Bans, GuardState, Jails, Nonces, Rate
 from sipguard.guard.verdict import Challenge, Drop, Pass, Reason, Reject, Verdict
 
 __all__ = [
+    "DEFAULT_JAILS",
     "DEFAULT_SCANNER_AGENTS",
     "IDENTITY_HEADERS",
     "AclPolicy",
     "AclStage",
     "AuditSink",
+    "BanList",
     "BanOrder",
     "Bans",
     "Challenge",
@@ -32,15 +38,22 @@ __all__ = [
     "Effect",
     "GuardContext",
     "GuardState",
+    "InvalidNetworkError",
+    "Jail",
+    "JailPolicy",
+    "JailTable",
     "Jails",
     "ListenerAcl",
     "MemorySink",
+    "MethodLimit",
     "Nonces",
     "Offence",
     "OffenceKind",
     "Outcome",
     "Pass",
     "Pipeline",
+    "RateLimitPolicy",
+    "RateLimitStage",
     "Rates",
     "Reason",
     "Reject",
@@ -55,7 +68,9 @@ __all__ = [
     "SightingTable",
     "Sightings",
     "Stage",
+    "TokenBuckets",
     "UseNonce",
     "Verdict",
+    "canonical_network",
     "new_sighting_table",
 ]
