@@ -1,12 +1,16 @@
 """The guard pipeline: ordered, pure stages that decide before anything is routed."""
 
 from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl
+from sipguard.guard.auth import AuthMode, AuthPolicy, AuthStage, UserView
 from sipguard.guard.banlist import BanList, InvalidNetworkError, canonical_network
 from sipguard.guard.buckets import TokenBuckets
 from sipguard.guard.context import GuardContext
+from sipguard.guard.digest import Algorithm as DigestAlgorithm
+from sipguard.guard.digest import Credentials, CredentialsError, UnsupportedAlgorithmError
 from sipguard.guard.effects import Consume, Effect, Offence, OffenceKind, Sighting, UseNonce
 from sipguard.guard.events import AuditSink, MemorySink, SecurityEvent
 from sipguard.guard.jail import DEFAULT_JAILS, Jail, JailPolicy, JailTable
+from sipguard.guard.nonce import NonceCounts, NonceFactory, NonceState
 from sipguard.guard.pipeline import Decision, Outcome, Pipeline, Stage
 from sipguard.guard.ratelimit import MethodLimit, RateLimitPolicy, RateLimitStage
 from sipguard.guard.relay import IDENTITY_HEADERS, RelayPolicy, RelayStage
@@ -28,12 +32,18 @@ __all__ = [
     "AclPolicy",
     "AclStage",
     "AuditSink",
+    "AuthMode",
+    "AuthPolicy",
+    "AuthStage",
     "BanList",
     "BanOrder",
     "Bans",
     "Challenge",
     "Consume",
+    "Credentials",
+    "CredentialsError",
     "Decision",
+    "DigestAlgorithm",
     "Drop",
     "Effect",
     "GuardContext",
@@ -46,6 +56,9 @@ __all__ = [
     "ListenerAcl",
     "MemorySink",
     "MethodLimit",
+    "NonceCounts",
+    "NonceFactory",
+    "NonceState",
     "Nonces",
     "Offence",
     "OffenceKind",
@@ -69,7 +82,9 @@ __all__ = [
     "Sightings",
     "Stage",
     "TokenBuckets",
+    "UnsupportedAlgorithmError",
     "UseNonce",
+    "UserView",
     "Verdict",
     "canonical_network",
     "new_sighting_table",

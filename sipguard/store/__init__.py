@@ -1,5 +1,6 @@
-"""Persistence: the location store Protocol and its memory and SQLite implementations."""
+"""Persistence: the location, user and ban stores (protocols and SQLite implementations)."""
 
+from sipguard.store.bans import SqliteBanStore
 from sipguard.store.base import (
     Binding,
     BindingChange,
@@ -15,6 +16,14 @@ from sipguard.store.base import (
 )
 from sipguard.store.memory import MemoryLocationStore
 from sipguard.store.sqlite import SCHEMA_VERSION, SqliteLocationStore
+from sipguard.store.users import (
+    NoSuchUserError,
+    SqliteUserStore,
+    UserExistsError,
+    UserStore,
+    UserTable,
+    UserValueError,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -24,11 +33,18 @@ __all__ = [
     "DeleteBinding",
     "LocationStore",
     "MemoryLocationStore",
+    "NoSuchUserError",
     "PutBinding",
     "SourceAddress",
     "SourceFormatError",
+    "SqliteBanStore",
     "SqliteLocationStore",
+    "SqliteUserStore",
     "StoreError",
+    "UserExistsError",
+    "UserStore",
+    "UserTable",
+    "UserValueError",
     "format_source",
     "parse_source",
 ]
