@@ -121,6 +121,8 @@ def element_command(name: str, port: int, pbx_port: int, workdir: Path) -> tuple
         "[dispatcher]\nprobe_interval = 0\n"
         f'[[listen]]\ntransport = "udp"\naddress = "127.0.0.1:{port}"\n'
         f'[[upstream]]\nuri = "sip:127.0.0.1:{pbx_port}"\n'
+        # SIPp carries no credentials: the caller is a trusted peer (the guards still run).
+        '[acl]\ntrusted = ["127.0.0.0/8"]\n'
     )
     return [sys.executable, "-m", "sipguard", "run", "--config", str(config)], "sipguard started"
 

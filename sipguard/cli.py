@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sipguard import __version__
+from sipguard import __version__, bans_cli, users_cli
 from sipguard.config import Config, ConfigError, LogConfig, load_config
 from sipguard.logs import setup_logging
 
@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a policy file and exit")
     check.add_argument("file", type=Path, metavar="FILE")
     check.set_defaults(handler=_check_config)
+
+    users_cli.add_user_parser(commands)  # users add|remove|list
+    bans_cli.add_parser(commands)  # bans list|add|remove
     return parser
 
 

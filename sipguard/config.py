@@ -27,9 +27,17 @@ from pathlib import Path
 from types import NoneType, UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from sipguard.guard.acl import AclPolicy, ListenerAcl, ip_set
+from sipguard.guard.auth import AuthPolicy
+from sipguard.guard.jail import JailPolicy
+from sipguard.guard.ratelimit import RateLimitPolicy
+from sipguard.guard.relay import RelayPolicy
+from sipguard.guard.sanity import SanityPolicy
+from sipguard.guard.scanner import ScannerPolicy
 from sipguard.sip import SipParseError, SipUri, parse_uri
 from sipguard.sip.limits import DEFAULT_LIMITS, ParseLimits
 from sipguard.sip.timers import TimerConfig
+from sipguard.sip.transports import TransportName
 
 __all__ = [
     "Algorithm",
@@ -145,16 +153,6 @@ class Mode(StrEnum):
     """Registrar here; calls between users registered here."""
     REDIRECT = "redirect"
     """Answer 302 with the registered Contacts (RFC 3261 §8.3)."""
-
-
-class TransportName(StrEnum):
-    """Transports a listener or an upstream can use."""
-
-    UDP = "udp"
-    TCP = "tcp"
-    TLS = "tls"
-    WS = "ws"
-    WSS = "wss"
 
 
 class Algorithm(StrEnum):
@@ -296,6 +294,15 @@ class Config:
     timers: TimerConfig = field(default_factory=TimerConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    # The guard pipeline's stages, in the order they run (guard/pipeline.py), one
+    # top-level table each: [sanity], [acl], [scanner], [ratelimit], [jail], [auth], [relay].
+    sanity: SanityPolicy = field(default_factory=SanityPolicy)
+    acl: AclPolicy = field(default_factory=AclPolicy)
+    scanner: ScannerPolicy = field(default_factory=ScannerPolicy)
+    ratelimit: RateLimitPolicy = field(default_factory=RateLimitPolicy)
+    jail: JailPolicy = field(default_factory=JailPolicy)
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
+    relay: RelayPolicy = field(default_factory=RelayPolicy)
 
     @property
     def mode(self) -> Mode:
@@ -576,7 +583,15 @@ def _upstream_uri(value: object, path: KeyPath) -> SipUri:
     return uri
 
 
+def _listener_acls(value: object, path: KeyPath) -> Mapping[str, ListenerAcl]:
+    # [acl.listeners."udp"] or [acl.listeners."udp:192.0.2.10:5060"]: per-listener overrides.
+    if not isinstance(value, dict):
+        raise _KeyValueError(path, f"expected a table, got {_show(value)}")
+    return {key: _convert_table(ListenerAcl, item, (*path, key)) for key, item in value.items()}
+
+
 _BY_TYPE: dict[Any, Converter] = {
+    Mapping[str, ListenerAcl]: _listener_acls,
     ListenConfig: _listen,
     SipUri: _upstream_uri,
     tuple[str, int]: _dns_server,
@@ -618,7 +633,32 @@ def _check_expiries(config: Config) -> None:
         raise _KeyValueError(("registrar", "default_expires"), problem)
 
 
-_CHECKS: tuple[Callable[[Config], None], ...] = (_check_listeners, _check_upstream, _check_expiries)
+def _check_cidrs(config: Config) -> None:
+    # Every CIDR list, checked where it is written: a typo there would open or shut a door.
+    lists: list[tuple[KeyPath, tuple[str, ...]]] = [
+        (("acl", name), getattr(config.acl, name)) for name in ("allow", "deny", "trusted")
+    ]
+    lists.append((("jail", "ignore"), config.jail.ignore))
+    lists += [
+        (("acl", "listeners", key, "allow"), item.allow)
+        for key, item in config.acl.listeners.items()
+        if item.allow is not None
+    ]
+    for path, entries in lists:
+        for i, entry in enumerate(entries):
+            try:
+                ip_set([entry], _render(path))
+            except ValueError:
+                problem = f"expected an IP address or CIDR (no host bits set), got {entry!r}"
+                raise _KeyValueError((*path, i), problem) from None
+
+
+_CHECKS: tuple[Callable[[Config], None], ...] = (
+    _check_listeners,
+    _check_upstream,
+    _check_expiries,
+    _check_cidrs,
+)
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -15,13 +15,36 @@ message.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sipguard.config import Config, TransportName
+from sipguard.config import Config, Mode, TransportName
+from sipguard.guard import (
+    AuthStage,
+    BanList,
+    BanOrder,
+    Drop,
+    GuardContext,
+    GuardState,
+    JailPolicy,
+    JailTable,
+    MemorySink,
+    NonceCounts,
+    NonceFactory,
+    Pass,
+    Pipeline,
+    Reject,
+    SecurityEvent,
+    TokenBuckets,
+    UserView,
+    new_sighting_table,
+    standard_stages,
+)
+from sipguard.guard.digest import Algorithm as DigestAlgorithm
 from sipguard.proxy.balancer import Balancer, Target
 from sipguard.proxy.core import ProxyCore
 from sipguard.proxy.destination import destination_of
@@ -39,15 +62,27 @@ from sipguard.proxy.identity import LocalIdentity, address_family
 from sipguard.proxy.location import Location
 from sipguard.proxy.probe import ProbeSchedule, build_probe
 from sipguard.proxy.registrar import register
-from sipguard.proxy.replies import local_reply
+from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
 from sipguard.proxy.via import stamp_received
-from sipguard.sip import Request, Response, SipParseError, SipUri, parse_message
+from sipguard.sip import Request, Response, SipParseError, SipUri, Uri, parse_message
 from sipguard.store.base import BindingChange, format_source
 from sipguard.transport.base import Inbound, Peer, SendFailed
 
-__all__ = ["Engine", "EngineAction", "Notice", "Persist", "Resolve", "Transmit"]
+__all__ = [
+    "Engine",
+    "EngineAction",
+    "GuardSetup",
+    "Notice",
+    "Persist",
+    "PersistBan",
+    "Resolve",
+    "Transmit",
+    "guard_pipeline",
+]
 
+MAX_RATE_KEYS = 262_144
+"""Token buckets kept at once (LRU): a spoofed flood cannot grow them further."""
 MAX_REMEMBERED_DIALOGS = 65_536
 """Call-IDs whose answering upstream is kept for UAs that ignore Record-Route (LRU)."""
 _DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
@@ -78,6 +113,13 @@ class Resolve:
 
 
 @dataclass(frozen=True, slots=True)
+class PersistBan:
+    """Write this ban to the ban store (it is in force in memory already)."""
+
+    order: BanOrder
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something worth one log line (an upstream went down, a message was refused)."""
 
@@ -85,7 +127,7 @@ class Notice:
     fields: tuple[tuple[str, str], ...] = ()
 
 
-EngineAction = Transmit | Persist | Resolve | Notice
+EngineAction = Transmit | Persist | PersistBan | Resolve | Notice
 
 
 @dataclass(slots=True)
@@ -100,6 +142,73 @@ class _Waiting:
     probe: Target | None = None
 
 
+class _NoUsers:
+    """A user view with nobody in it (an engine built without a user store)."""
+
+    def ha1(self, user: str, realm: str, algorithm: DigestAlgorithm) -> str | None:
+        return None
+
+
+class _RecordingSink(MemorySink):
+    """Keeps the last security events and the bans ordered since the last drain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.new_bans: list[SecurityEvent] = []
+
+    def emit(self, event: SecurityEvent) -> None:
+        super().emit(event)
+        if event.action == "ban":
+            self.new_bans.append(event)
+
+
+@dataclass(slots=True)
+class GuardSetup:
+    """What the guards need from outside: the users, the nonce secret, restored bans."""
+
+    users: UserView
+    nonce_secret: bytes
+    bans: BanList = field(default_factory=BanList)
+
+
+def guard_pipeline(config: Config, identity: LocalIdentity, setup: GuardSetup) -> Pipeline:
+    """The guard pipeline of ``config``: its stages (guard/stages.py) over fresh tables."""
+    realm = config.auth.realm or config.server.domain
+    # Phones often name the server by its address ("1001@192.0.2.10"): our listener
+    # addresses are ours in From/To as much as the domain is.
+    hosts = tuple(listener.host for listener in identity.listeners)
+    policy = dataclasses.replace(config.auth, domains=(*config.auth.domains, *hosts))
+    auth = AuthStage(policy, setup.users, NonceFactory(setup.nonce_secret), realm)
+    # Trusted peers are never banned (issue 5): the jails ignore them.
+    jail_policy = JailPolicy(
+        config.jail.jails, config.jail.ipv6_prefix, (*config.jail.ignore, *config.acl.trusted)
+    )
+    state = GuardState(
+        bans=setup.bans,
+        rates=TokenBuckets(MAX_RATE_KEYS),
+        nonces=NonceCounts(),
+        jails=JailTable(jail_policy),
+        sightings=new_sighting_table(config.scanner),
+    )
+
+    def is_local(uri: Uri) -> bool:
+        # Edge mode: everything goes to the PBX set, which counts as local (issue 5, 8).
+        if config.mode is Mode.EDGE:
+            return True
+        return isinstance(uri, SipUri) and identity.is_local_uri(uri)
+
+    stages = standard_stages(
+        sanity=config.sanity,
+        acl=config.acl,
+        scanner=config.scanner,
+        ratelimit=config.ratelimit,
+        auth=auth,
+        relay=config.relay,
+        is_local=is_local,
+    )
+    return Pipeline(stages, state, _RecordingSink())
+
+
 class Engine:
     """One sipguard node's SIP behaviour, with every I/O left to the caller."""
 
@@ -112,10 +221,13 @@ class Engine:
         unique: Callable[[], str],
         rng: random.Random,
         now: float,
+        guard: GuardSetup | None = None,
     ) -> None:
         self.config = config
         self.identity = identity
         self.location = location
+        self.guard = guard or GuardSetup(_NoUsers(), bytes(32))
+        self.pipeline = guard_pipeline(config, identity, self.guard)
         self._unique = unique
         self._rng = rng
         self.core = ProxyCore(
@@ -146,6 +258,7 @@ class Engine:
             )
             targets = self.balancer.targets if self.balancer else ()
             self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
+        self.pipeline = guard_pipeline(config, self.identity, self.guard)
         self.core.record_route = config.server.record_route
         self.core.server_name = config.server.server_name
         self.config = config
@@ -154,6 +267,10 @@ class Engine:
 
     def receive(self, inbound: Inbound, now: float, wall: float) -> list[EngineAction]:
         """One whole message from the transport."""
+        if not self.pipeline.admit(inbound.peer.host, wall):
+            # Issue 5 stage 1: a banned source costs one look-up, before any parsing.
+            self.dropped += 1
+            return []
         hop = Hop(inbound.peer, inbound.connection_id)
         try:
             message = parse_message(inbound.data, self.config.transport.limits)
@@ -162,17 +279,76 @@ class Engine:
         try:
             if isinstance(message, Response):
                 return self._run(self.core.receive_response(message, hop, now), now, wall)
-            request = stamp_received(message, inbound.peer.host, inbound.peer.port)
-            if self.draining and _starts_something(request):
-                reply = local_reply(request, 503, "Shutting Down", headers=(("Retry-After", "30"),))
-                return self._run(self.core.reply_stateless(reply, hop), now, wall)
-            if self.config.server.stateless:
-                return self._run(self.core.receive_request_stateless(request, hop), now, wall)
-            return self._run(self.core.receive_request(request, hop, now), now, wall)
+            return self._receive_request(message, inbound, hop, now, wall)
         except SipParseError as exc:
             # A header the transaction layer needed was malformed (read lazily).
             partial = message if isinstance(message, Request) else None
             return self._refuse_unparsable(SipParseError(exc.status, exc.reason, partial), hop)
+
+    def _receive_request(
+        self, request: Request, inbound: Inbound, hop: Hop, now: float, wall: float
+    ) -> list[EngineAction]:
+        request = stamp_received(request, inbound.peer.host, inbound.peer.port)
+        if request.method == "ACK" and request.to.tag == local_tag(request):
+            # The ACK for a final response we wrote ourselves without a transaction (a
+            # challenge, a refusal): it ends there (§17.1.1.3), it is never forwarded.
+            return []
+        if self.draining and _starts_something(request):
+            reply = local_reply(request, 503, "Shutting Down", headers=(("Retry-After", "30"),))
+            return self._run(self.core.reply_stateless(reply, hop), now, wall)
+        guarded: list[EngineAction] = []
+        if not self.core.has_transaction(request):
+            # A new request: the guards judge it once (retransmissions belong to the
+            # transaction; judging them again would count them twice).
+            answer, request, guarded = self._guard(request, inbound, now, wall)
+            if answer is not None:
+                return guarded + self._run(answer, now, wall)
+        if self.config.server.stateless:
+            core = self.core.receive_request_stateless(request, hop)
+        else:
+            core = self.core.receive_request(request, hop, now)
+        return guarded + self._run(core, now, wall)
+
+    def _guard(
+        self, request: Request, inbound: Inbound, now: float, wall: float
+    ) -> tuple[list[CoreEvent] | None, Request, list[EngineAction]]:
+        """Run the pipeline: (the answer to send when refused, else None; the request as
+        the guards left it; ban actions)."""
+        ctx = GuardContext(
+            inbound.peer,
+            inbound.local,
+            now,
+            wall,
+            verified=inbound.peer.transport != TransportName.UDP,
+        )
+        decision = self.pipeline.decide(request, ctx)
+        bans = self._new_bans()
+        verdict = decision.verdict
+        if isinstance(verdict, Pass):
+            return None, decision.request, bans
+        if isinstance(verdict, Drop) or request.method == "ACK":
+            self.dropped += 1
+            return [], request, bans  # silence; an ACK is never answered (§17.1.1.3)
+        headers = verdict.headers
+        phrase = verdict.phrase if isinstance(verdict, Reject) else None
+        reply = local_reply(
+            request, verdict.status, phrase, headers=headers, server=self.config.server.server_name
+        )
+        hop = Hop(inbound.peer, inbound.connection_id)
+        return list(self.core.reply_stateless(reply, hop)), request, bans
+
+    def _new_bans(self) -> list[EngineAction]:
+        sink = self.pipeline.audit
+        if not isinstance(sink, _RecordingSink) or not sink.new_bans:
+            return []
+        out: list[EngineAction] = []
+        for event in sink.new_bans:
+            order = self.guard.bans.get(event.source)
+            if order is not None:
+                out.append(PersistBan(order))
+            out.append(Notice("banned", (("source", event.source), ("detail", event.detail))))
+        sink.new_bans.clear()
+        return out
 
     def send_failed(self, failed: SendFailed, now: float, wall: float) -> list[EngineAction]:
         """The transport could not deliver to ``failed.dest``."""

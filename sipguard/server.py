@@ -19,20 +19,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import secrets
 import signal
 import time
 from collections.abc import Coroutine
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from sipguard.config import Config, ConfigError, load_config
-from sipguard.engine import Engine, EngineAction, Notice, Persist, Resolve, Transmit
+from sipguard.engine import (
+    Engine,
+    EngineAction,
+    GuardSetup,
+    Notice,
+    Persist,
+    PersistBan,
+    Resolve,
+    Transmit,
+)
+from sipguard.guard import BanList, BanOrder
 from sipguard.proxy.identity import ListenAddress, LocalIdentity
 from sipguard.proxy.location import Location
+from sipguard.store.bans import SqliteBanStore
 from sipguard.store.base import BindingChange, StoreError
 from sipguard.store.sqlite import SqliteLocationStore
+from sipguard.store.users import SqliteUserStore
 from sipguard.transport.base import Inbound, Peer, SendFailed, TransportError
 from sipguard.transport.loop import run as run_loop
 from sipguard.transport.manager import TransportManager
@@ -43,6 +57,7 @@ __all__ = ["Node", "serve"]
 
 log = logging.getLogger("sipguard.server")
 
+NONCE_SECRET_BYTES = 32
 EXPIRY_SWEEP = 5.0
 """Seconds between sweeps that drop expired registrations from memory and the store."""
 
@@ -56,7 +71,8 @@ class Node:
         self.manager: TransportManager | None = None
         self.engine: Engine | None = None
         self.resolver = Resolver(config.dns)
-        self._writes: asyncio.Queue[tuple[BindingChange, ...] | None] = asyncio.Queue()
+        self._writes: asyncio.Queue[tuple[BindingChange, ...] | BanOrder | None] = asyncio.Queue()
+        self.bans_store: SqliteBanStore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -76,6 +92,7 @@ class Node:
         self.store = await SqliteLocationStore.open(state_dir / "location.sqlite")
         location = Location()
         location.load(await self.store.load(time.time()))
+        guard = await self._open_guard_stores(state_dir)
         self.manager = TransportManager(self.config.transport, self._on_message, self._on_failed)
         await self.manager.start(self.config.listen)
         listeners = tuple(
@@ -89,6 +106,7 @@ class Node:
             unique=lambda: secrets.token_hex(8),
             rng=random.Random(),  # noqa: S311 - load balancing, not security
             now=loop.time(),
+            guard=guard,
         )
         self._spawn(self._writer(), "writer")
         self._spawn(self._sweep())
@@ -100,6 +118,21 @@ class Node:
             self.config.mode,
             location.count(),
         )
+
+    async def _open_guard_stores(self, state_dir: Path) -> GuardSetup:
+        # Users are read once (SIGHUP reads them again); bans are restored so that a
+        # restart does not free an attacker; the nonce secret survives restarts so the
+        # nonces phones hold stay valid.
+        users_store = await SqliteUserStore.open(state_dir / "users.sqlite")
+        try:
+            users = await users_store.load()
+        finally:
+            await users_store.close()
+        self.bans_store = await SqliteBanStore.open(state_dir / "bans.sqlite")
+        bans = BanList()
+        for order in await self.bans_store.load(time.time()):
+            bans.ban(order)
+        return GuardSetup(users, _nonce_secret(state_dir / "nonce.key"), bans)
 
     @property
     def listeners(self) -> tuple[Peer, ...]:
@@ -116,7 +149,7 @@ class Node:
             stop_wait.cancel()
             if self._reload.is_set() and not self._stopping.is_set():
                 self._reload.clear()
-                self.reload()
+                await self.reload()
 
     def stop(self) -> None:
         """Ask the node to shut down (idempotent)."""
@@ -126,8 +159,8 @@ class Node:
         """Ask the node to re-read its policy file."""
         self._reload.set()
 
-    def reload(self) -> None:
-        """Re-read the policy file; keep running on the old one when the new one is bad."""
+    async def reload(self) -> None:
+        """Re-read the policy file and the users; keep the old policy when the new one is bad."""
         try:
             new = load_config(self.config.source)
         except ConfigError as exc:
@@ -138,6 +171,15 @@ class Node:
             new = replace(new, listen=self.config.listen)
         self.config = new
         if self.engine is not None:
+            try:
+                # `sipguard users add` while running takes effect here.
+                store = await SqliteUserStore.open(new.server.state_dir / "users.sqlite")
+                try:
+                    self.engine.guard.users = await store.load()
+                finally:
+                    await store.close()
+            except StoreError as exc:
+                log.error("reload: users not re-read, the old ones stay: %s", exc)  # noqa: TRY400
             self.engine.reconfigure(new, asyncio.get_running_loop().time())
         log.info("policy reloaded from %s", new.source)
 
@@ -165,6 +207,8 @@ class Node:
         await self.resolver.aclose()
         if self.store is not None:
             await self.store.close()
+        if self.bans_store is not None:
+            await self.bans_store.close()
         log.info("sipguard stopped")
 
     # -- transport callbacks ----------------------------------------------------------
@@ -198,6 +242,8 @@ class Node:
                     manager.send(action.dest, action.data, connection_id=action.connection_id)
             elif isinstance(action, Persist):
                 self._writes.put_nowait(action.changes)
+            elif isinstance(action, PersistBan):
+                self._writes.put_nowait(action.order)
             elif isinstance(action, Resolve):
                 self._spawn(self._resolve(action))
             elif isinstance(action, Notice):
@@ -240,11 +286,15 @@ class Node:
     async def _writer(self) -> None:
         # One writer: binding changes reach SQLite in the order the engine made them.
         while True:
-            changes = await self._writes.get()
-            if changes is None or self.store is None:
+            item = await self._writes.get()
+            if item is None or self.store is None:
                 return
             try:
-                await self.store.apply(changes)
+                if isinstance(item, BanOrder):
+                    if self.bans_store is not None:
+                        await self.bans_store.save(item)
+                else:
+                    await self.store.apply(item)
             except StoreError as exc:
                 log.error("location store write failed, memory keeps the change: %s", exc)  # noqa: TRY400
 
@@ -260,6 +310,21 @@ class Node:
             task.set_name(name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _nonce_secret(path: Path) -> bytes:
+    """The HMAC key of our nonces: made once (32 random bytes, mode 0600), then reused."""
+    try:
+        secret = path.read_bytes()
+    except FileNotFoundError:
+        secret = b""
+    if len(secret) < NONCE_SECRET_BYTES:
+        secret = secrets.token_bytes(NONCE_SECRET_BYTES)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(secret)
+    return secret
 
 
 async def _serve(config: Config) -> int:

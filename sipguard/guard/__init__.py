@@ -22,6 +22,7 @@ from sipguard.guard.scanner import (
     new_sighting_table,
 )
 from sipguard.guard.sightings import SightingTable
+from sipguard.guard.stages import standard_stages
 from sipguard.guard.state import BanOrder, Bans, GuardState, Jails, Nonces, Rates, Sightings
 from sipguard.guard.verdict import Challenge, Drop, Pass, Reason, Reject, Verdict
 
@@ -88,4 +89,5 @@ __all__ = [
     "Verdict",
     "canonical_network",
     "new_sighting_table",
+    "standard_stages",
 ]

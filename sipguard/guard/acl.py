@@ -26,13 +26,12 @@ from typing import Any
 
 import netaddr  # type: ignore[import-untyped]  # netaddr 1.3 ships no type information
 
-from sipguard.config import TransportName
 from sipguard.guard.context import GuardContext
 from sipguard.guard.pipeline import Outcome
 from sipguard.guard.state import GuardState
 from sipguard.guard.verdict import Drop, Pass, Reason
 from sipguard.sip import Request
-from sipguard.transport.base import Peer
+from sipguard.sip.transports import Peer, TransportName
 
 __all__ = ["AclPolicy", "AclStage", "CidrSet", "ListenerAcl", "ip_set", "source_address"]
 

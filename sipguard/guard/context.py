@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipguard.transport.base import Peer
+from sipguard.sip.transports import Peer
 
 __all__ = ["GuardContext"]
 

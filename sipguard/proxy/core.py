@@ -172,6 +172,15 @@ class ProxyCore:
             return [Send(source, local_reply(request, 503, server=self.server_name))]
         return self._new_server(request, key, source, now)
 
+    def has_transaction(self, request: Request) -> bool:
+        """True when ``request`` belongs to a transaction in progress: a retransmission,
+        or the ACK for a non-2xx final (the guards already judged the original).
+
+        Raises:
+            SipParseError: when a header the key needs is malformed.
+        """
+        return server_key(request) in self._servers
+
     def receive_request_stateless(self, request: Request, source: Hop) -> list[CoreEvent]:
         """A request handled without a transaction (RFC 3261 §16.11, and every ACK for a
         2xx): checked (§16.3) and preprocessed (§16.4), then a ``RouteRequest`` without

@@ -37,6 +37,7 @@ from sipguard.sip.transaction import (
     new_client_transaction,
     new_server_transaction,
 )
+from sipguard.sip.transports import Peer, TransportName
 from sipguard.sip.uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri, uri_equal
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "NonInviteClientTransaction",
     "NonInviteServerTransaction",
     "ParseLimits",
+    "Peer",
     "Request",
     "Response",
     "ServerTransaction",
@@ -79,6 +81,7 @@ __all__ = [
     "TransactionStateError",
     "Transmit",
     "TransportFailed",
+    "TransportName",
     "Uri",
     "Via",
     "build_ack_for_non2xx",

@@ -14,8 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from sipguard.config import ListenConfig, TransportName
+from sipguard.sip.transports import Peer
+
+if TYPE_CHECKING:
+    from sipguard.config import ListenConfig
 
 __all__ = [
     "BindError",
@@ -33,22 +37,6 @@ __all__ = [
     "bind_socket",
     "canonical_host",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """A transport address: the transport, an IP literal (no brackets) and a port."""
-
-    transport: TransportName
-    host: str
-    port: int
-
-    @property
-    def hostport(self) -> str:
-        """``1.2.3.4:5060`` or ``[::1]:5060``."""
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)

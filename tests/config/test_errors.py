@@ -9,7 +9,10 @@ import pytest
 from sipguard.config import ConfigError, load_config
 from tests.config.helpers import error_of, write
 
-TOP_KEYS = "server, listen, upstream, dispatcher, registrar, transport, timers, dns, log"
+TOP_KEYS = (
+    "server, listen, upstream, dispatcher, registrar, transport, timers, dns, log, "
+    "sanity, acl, scanner, ratelimit, jail, auth, relay"
+)
 TWO_LISTENERS = """
 [[listen]]
 transport = "udp"

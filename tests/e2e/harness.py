@@ -77,12 +77,18 @@ class Sipguard:
         return "\n".join(self.log)
 
 
-def write_config(tmp_path: Path, body: str, *, state: Path | None = None) -> Path:
+LOOPBACK_TRUSTED = '\n[acl]\ntrusted = ["127.0.0.0/8", "::1/128"]\n'
+"""Proxy tests trust loopback (SIPp there carries no credentials); guard tests do not."""
+
+
+def write_config(
+    tmp_path: Path, body: str, *, state: Path | None = None, trusted: str = LOOPBACK_TRUSTED
+) -> Path:
     """A policy file in ``tmp_path``; ``state_dir`` defaults to ``tmp_path/state``."""
     state_dir = state or tmp_path / "state"
     path = tmp_path / "sipguard.toml"
     # A short drain: a test that leaves a transaction unanswered must not wait 32 s.
-    path.write_text(f'[server]\nstate_dir = "{state_dir}"\nshutdown_grace = 2\n' + body)
+    path.write_text(f'[server]\nstate_dir = "{state_dir}"\nshutdown_grace = 2\n' + body + trusted)
     return path
 
 

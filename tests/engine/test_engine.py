@@ -17,6 +17,7 @@ from sipguard.config import (
     UpstreamConfig,
 )
 from sipguard.engine import Engine, EngineAction, Persist, Resolve, Transmit
+from sipguard.guard import AclPolicy
 from sipguard.proxy.identity import ListenAddress, LocalIdentity
 from sipguard.proxy.location import Location
 from sipguard.sip import Request, Response, SipUri, parse_message, parse_uri
@@ -35,13 +36,16 @@ def uri(text: str) -> SipUri:
     return parsed
 
 
-def engine(*upstreams: str, stateless: bool = False) -> Engine:
+def engine(*upstreams: str, stateless: bool = False, trusted: bool = True) -> Engine:
+    # The phone's network is trusted unless a test says otherwise: these tests are about
+    # proxying, tests/engine/test_guards.py about the guards in front of it.
     config = Config(
         source=Path("test.toml"),
         server=ServerConfig(domain="example.com", stateless=stateless),
         listen=(ListenConfig(UDP, "192.0.2.1", 5060),),
         upstream=tuple(UpstreamConfig(uri(u)) for u in upstreams),
         dispatcher=DispatcherConfig(probe_interval=0),
+        acl=AclPolicy(trusted=("198.51.100.0/24",) if trusted else ()),
     )
     identity = LocalIdentity("example.com", (ListenAddress(UDP, "192.0.2.1", 5060),))
     ids = itertools.count()
