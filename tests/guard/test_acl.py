@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipguard.config import TransportName
 from sipguard.guard import Drop, GuardContext, GuardState, Pass, Reason
-from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl
+from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl, ip_set, source_address
 from sipguard.guard.pipeline import Outcome
 from sipguard.guard.sightings import SightingTable
 from sipguard.transport.base import Peer
@@ -147,3 +151,19 @@ def test_a_bad_listener_key_is_refused_by_name(key: str) -> None:
 def test_a_bad_listener_allow_entry_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="udp allow: 'nope'"):
         AclStage(AclPolicy(listeners={"udp": ListenerAcl(allow=("nope",))}))
+
+
+@given(
+    networks=st.lists(
+        st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), min_size=1, max_size=8
+    ),
+    probes=st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=16),
+)
+@settings(max_examples=200, deadline=None)
+def test_cidr_set_agrees_with_ipaddress(networks: list[tuple[int, int]], probes: list[int]) -> None:
+    cidrs = [ipaddress.ip_network((value, plen), strict=False) for value, plen in networks]
+    table = ip_set([str(c) for c in cidrs], "test")
+    for value in probes:
+        address = ipaddress.IPv4Address(value)
+        expected = any(address in c for c in cidrs)
+        assert (source_address(str(address)) in table) is expected
