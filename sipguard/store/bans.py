@@ -17,7 +17,6 @@ Rules of this file:
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
@@ -27,6 +26,7 @@ import aiosqlite
 from sipguard.guard.banlist import canonical_network
 from sipguard.guard.state import BanOrder
 from sipguard.store.base import StoreError
+from sipguard.store.database import DB_ERRORS, connect
 
 __all__ = ["BANS_SCHEMA_VERSION", "SqliteBanStore"]
 
@@ -46,8 +46,6 @@ _UPSERT = (
     "offences = excluded.offences WHERE excluded.until > bans.until"
 )
 _SELECT = "SELECT network, until, jail, offences FROM bans WHERE until > ? ORDER BY network"
-# sqlite3's errors; ValueError from aiosqlite once the connection is closed.
-_DB_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 
 
 class SqliteBanStore:
@@ -71,15 +69,7 @@ class SqliteBanStore:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the state directory: {exc}", path) from exc
-        try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-        except _DB_ERRORS as exc:
-            raise StoreError(f"cannot open the ban store: {exc}", path) from exc
-        try:
-            await _initialise(db, path)
-        except BaseException:
-            await db.close()
-            raise
+        db = await connect(path, "ban store", lambda db: _initialise(db, path))
         return cls(db, path)
 
     async def load(self, wall: float) -> list[BanOrder]:
@@ -88,7 +78,7 @@ class SqliteBanStore:
             cursor = await self._db.execute(_SELECT, (wall,))
             rows = await cursor.fetchall()
             await cursor.close()
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot read bans: {exc}", self._path) from exc
         return [_order(tuple(row), self._path) for row in rows]
 
@@ -125,7 +115,7 @@ class SqliteBanStore:
             cursor = await self._db.execute(sql, params)
             count = cursor.rowcount
             await cursor.close()
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot write bans: {exc}", self._path) from exc
         return count
 
@@ -144,7 +134,7 @@ async def _initialise(db: aiosqlite.Connection, path: Path) -> None:
                 f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {BANS_SCHEMA_VERSION}; COMMIT;"
             )
             version = BANS_SCHEMA_VERSION
-    except _DB_ERRORS as exc:
+    except DB_ERRORS as exc:
         raise StoreError(f"not a usable ban store: {exc}", path) from exc
     if version != BANS_SCHEMA_VERSION:
         raise StoreError(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Self, overload
@@ -29,6 +28,7 @@ from sipguard.store.base import (
     PutBinding,
     StoreError,
 )
+from sipguard.store.database import DB_ERRORS, connect
 
 __all__ = ["SCHEMA_VERSION", "SqliteLocationStore"]
 
@@ -46,9 +46,6 @@ _SELECT = (
     "SELECT aor, contact, expires_at, q, call_id, cseq, path, source, user_agent, updated_at "
     "FROM bindings WHERE expires_at > ? ORDER BY aor, contact"
 )
-# What a database call can raise: sqlite3's errors; ValueError from aiosqlite once the
-# connection is closed; OverflowError for an integer beyond SQLite's 64 bits.
-_DB_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 Row = tuple[str, str, float, float | None, str, int, str, str, str | None, float]
 
 
@@ -70,15 +67,7 @@ class SqliteLocationStore:
                 newer schema than this version knows.
         """
         schema = await asyncio.to_thread(_prepare, path)
-        try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-        except _DB_ERRORS as exc:
-            raise StoreError(f"cannot open the location store: {exc}", path) from exc
-        try:
-            await _initialise(db, schema, path)
-        except BaseException:
-            await db.close()
-            raise
+        db = await connect(path, "location store", lambda db: _initialise(db, schema, path))
         return cls(db, path)
 
     async def load(self, now: float) -> list[Binding]:
@@ -87,7 +76,7 @@ class SqliteLocationStore:
             cursor = await self._db.execute(_SELECT, (now,))
             rows = await cursor.fetchall()
             await cursor.close()
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot read bindings: {exc}", self._path) from exc
         try:
             return [_binding(tuple(row)) for row in rows]
@@ -107,7 +96,7 @@ class SqliteLocationStore:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot write bindings: {exc}", self._path) from exc
 
     async def _apply_one(self, change: BindingChange) -> None:
@@ -127,7 +116,7 @@ class SqliteLocationStore:
             cursor = await self._db.execute("DELETE FROM bindings WHERE expires_at <= ?", (now,))
             count = cursor.rowcount
             await cursor.close()
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot purge bindings: {exc}", self._path) from exc
         return count
 
@@ -154,7 +143,7 @@ async def _initialise(db: aiosqlite.Connection, schema: str, path: Path) -> None
         cursor = await db.execute("SELECT max(version) FROM schema_version")
         row = await cursor.fetchone()
         await cursor.close()
-    except _DB_ERRORS as exc:
+    except DB_ERRORS as exc:
         raise StoreError(f"not a usable location store: {exc}", path) from exc
     version = row[0] if row is not None else None
     if version != SCHEMA_VERSION:

@@ -27,6 +27,7 @@ import aiosqlite
 
 from sipguard.guard.digest import Algorithm, ha1, supported
 from sipguard.store.base import StoreError
+from sipguard.store.database import DB_ERRORS, connect
 
 __all__ = [
     "STORED_ALGORITHMS",
@@ -52,9 +53,6 @@ CREATE TABLE IF NOT EXISTS users (
     PRIMARY KEY (name, realm, algorithm)
 );
 """
-# What a database call can raise: sqlite3's errors; ValueError from aiosqlite once the
-# connection is closed.
-_DB_ERRORS = (sqlite3.Error, ValueError)
 # user = 1*( unreserved / escaped / user-unreserved )  (RFC 3261 §25.1), escapes left out:
 # the digest username is the unescaped name, and one spelling per user keeps lookups exact.
 # (unreserved: alphanumerics and - _ . ! ~ * ' ( ); user-unreserved: & = + $ , ; ? /).
@@ -161,15 +159,7 @@ class SqliteUserStore:
             StoreError: not a SQLite file, unreadable, or a newer schema.
         """
         await asyncio.to_thread(_prepare, path)
-        try:
-            db = await aiosqlite.connect(path, isolation_level=None)
-        except _DB_ERRORS as exc:
-            raise StoreError(f"cannot open the user store: {exc}", path) from exc
-        try:
-            await _initialise(db, path)
-        except BaseException:
-            await db.close()
-            raise
+        db = await connect(path, "user store", lambda db: _initialise(db, path))
         return cls(db, path)
 
     async def add(self, name: str, realm: str, password: str, *, replace: bool = False) -> None:
@@ -189,7 +179,7 @@ class SqliteUserStore:
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot write users: {exc}", self._path) from exc
 
     async def remove(self, name: str, realm: str) -> None:
@@ -201,7 +191,7 @@ class SqliteUserStore:
         """
         try:
             count = await self._delete(name, realm)
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot write users: {exc}", self._path) from exc
         if count == 0:
             raise NoSuchUserError(f"no user {name} in realm {realm}")
@@ -264,7 +254,7 @@ class SqliteUserStore:
             cursor = await self._db.execute(query, args)
             rows = await cursor.fetchall()
             await cursor.close()
-        except _DB_ERRORS as exc:
+        except DB_ERRORS as exc:
             raise StoreError(f"cannot read users: {exc}", self._path) from exc
         return builtins.list(rows)
 
@@ -303,5 +293,5 @@ async def _initialise(db: aiosqlite.Connection, path: Path) -> None:
         await db.executescript(
             f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {USERS_SCHEMA_VERSION}; COMMIT;"
         )
-    except _DB_ERRORS as exc:
+    except DB_ERRORS as exc:
         raise StoreError(f"not a usable user store: {exc}", path) from exc
