@@ -106,7 +106,8 @@ class RelayStage:
             return Reject(403, Reason.FOREIGN_REGISTER, f"REGISTER for {_host(request.uri)}")
         if ctx.user is not None and self.policy.allow_authenticated_relay:
             return Pass()
-        return Reject(403, Reason.RELAY_DENIED, f"{request.method} to {_host(request.uri)}")
+        detail = f"{request.method} to {_host(request.uri)}"
+        return Reject(403, Reason.RELAY_DENIED, detail, phrase="Relaying Denied")
 
 
 def _host(uri: Uri) -> str:

@@ -61,7 +61,9 @@ def test_a_call_to_a_local_target_passes_untouched(uri: str) -> None:
 
 def test_a_call_to_a_foreign_domain_is_refused() -> None:
     outcome = decide(req(uri="sip:+881234@evil.example.net"))
-    assert outcome.verdict == Reject(403, Reason.RELAY_DENIED, "INVITE to evil.example.net")
+    assert outcome.verdict == Reject(
+        403, Reason.RELAY_DENIED, "INVITE to evil.example.net", "Relaying Denied"
+    )
 
 
 def test_authenticated_users_call_out_only_when_the_policy_says_so() -> None:
@@ -74,7 +76,9 @@ def test_authenticated_users_call_out_only_when_the_policy_says_so() -> None:
 
 def test_a_tel_target_is_foreign_unless_is_local_says_so() -> None:
     tel = req(uri="tel:+12125550100")
-    assert decide(tel).verdict == Reject(403, Reason.RELAY_DENIED, "INVITE to tel")
+    assert decide(tel).verdict == Reject(
+        403, Reason.RELAY_DENIED, "INVITE to tel", "Relaying Denied"
+    )
     pbx_takes_numbers = RelayStage(is_local=lambda uri: uri.scheme == "tel")
     assert decide(tel, stage=pbx_takes_numbers).verdict == Pass()
 
