@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sipguard.config import Config, Mode, TransportName
 from sipguard.guard import (
+    AuthMode,
     AuthStage,
     BanList,
     BanOrder,
@@ -35,6 +36,8 @@ from sipguard.guard import (
     MemorySink,
     NonceCounts,
     NonceFactory,
+    Offence,
+    OffenceKind,
     Pass,
     Pipeline,
     Reject,
@@ -83,6 +86,8 @@ __all__ = [
 
 MAX_RATE_KEYS = 262_144
 """Token buckets kept at once (LRU): a spoofed flood cannot grow them further."""
+MAX_REMEMBERED_NONCES = 65_536
+"""Upstream challenges remembered, by (client address, nonce) (LRU)."""
 MAX_REMEMBERED_DIALOGS = 65_536
 """Call-IDs whose answering upstream is kept for UAs that ignore Record-Route (LRU)."""
 _DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
@@ -246,6 +251,7 @@ class Engine:
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
         self._dialogs: OrderedDict[str, Target] = OrderedDict()
+        self._relayed_nonces: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -396,9 +402,17 @@ class Engine:
             if isinstance(event, Send):
                 data = event.message.to_bytes()
                 out.append(Transmit(event.hop.peer, data, event.hop.connection_id))
+                message = event.message
+                if (
+                    self.config.auth.mode is AuthMode.UPSTREAM
+                    and isinstance(message, Response)
+                    and message.status in (401, 407)
+                ):
+                    self._remember_challenge(message, event.hop.peer.host)
             elif isinstance(event, RouteRequest):
                 queue.extend(self._route(event, now, wall))
             elif isinstance(event, BranchOutcome):
+                out += self._upstream_auth(event, wall)
                 out += self._health(event, now)
             elif isinstance(event, OriginatedResult):
                 out += self._probe_result(event, now)
@@ -543,6 +557,45 @@ class Engine:
         self._dialogs.move_to_end(call_id)
         if len(self._dialogs) > MAX_REMEMBERED_DIALOGS:
             self._dialogs.popitem(last=False)
+
+    def _remember_challenge(self, challenge: Response, host: str) -> None:
+        # Upstream auth: the nonce of a challenge we carried to ``host``. Credentials that
+        # come back from there with it prove the address receives our packets (it read
+        # the challenge), so the PBX refusing them is verified evidence for the jails.
+        try:
+            values = (*challenge.www_authenticate, *challenge.proxy_authenticate)
+        except SipParseError:
+            return
+        for value in values:
+            nonce = value.params.get("nonce")
+            if nonce:
+                self._relayed_nonces[(host, nonce)] = None
+                self._relayed_nonces.move_to_end((host, nonce))
+        while len(self._relayed_nonces) > MAX_REMEMBERED_NONCES:
+            self._relayed_nonces.popitem(last=False)
+
+    def _upstream_auth(self, outcome: BranchOutcome, wall: float) -> list[EngineAction]:
+        # [auth] mode = "upstream": fail2ban in the path. A request that carried
+        # credentials and is answered 401, 407 or 403 is an authentication failure.
+        request, source = outcome.request, outcome.source
+        if (
+            self.config.auth.mode is not AuthMode.UPSTREAM
+            or outcome.status not in (401, 403, 407)
+            or request is None
+            or source is None
+        ):
+            return []
+        try:
+            credentials = (*request.authorization, *request.proxy_authorization)
+        except SipParseError:
+            credentials = ()
+        if not credentials:
+            return []  # the first challenge of a login, not a failure
+        host = source.peer.host
+        nonce = credentials[0].params.get("nonce", "")
+        verified = source.reliable or (host, nonce) in self._relayed_nonces
+        self.pipeline.report(Offence(OffenceKind.AUTH_FAILURE, host, verified), wall)
+        return self._new_bans()
 
     def _health(self, outcome: BranchOutcome, now: float) -> list[EngineAction]:
         target = outcome.tag

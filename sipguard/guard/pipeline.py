@@ -100,16 +100,19 @@ class Pipeline:
             elif isinstance(effect, Sighting):
                 self.state.sightings.see(effect.source, effect.what, ctx.now)
             elif isinstance(effect, Offence):
-                order = self.state.jails.offence(
-                    effect.kind, effect.source, effect.verified, ctx.wall
-                )
-                if order is not None:
-                    self._ban(order, ctx)
+                self.report(effect, ctx.wall)
 
-    def _ban(self, order: BanOrder, ctx: GuardContext) -> None:
+    def report(self, offence: Offence, wall: float) -> None:
+        """Count ``offence`` in the jails (and ban, audited, when one fills up); for
+        offences seen outside a stage, such as a PBX refusing credentials (upstream auth)."""
+        order = self.state.jails.offence(offence.kind, offence.source, offence.verified, wall)
+        if order is not None:
+            self._ban(order, wall)
+
+    def _ban(self, order: BanOrder, wall: float) -> None:
         self.state.bans.ban(order)
         event = SecurityEvent(
-            ctx.wall, order.jail, "ban", Reason.BANNED, order.network,
+            wall, order.jail, "ban", Reason.BANNED, order.network,
             detail=f"until {order.until:.0f} after {order.offences} offences",
         )  # fmt: skip
         self.audit.emit(event)

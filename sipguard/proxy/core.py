@@ -510,7 +510,9 @@ class ProxyCore:
             return []  # a late non-2xx of a branch already counted (Timer C, §16.8)
         branch.timer_c = None
         tag = branch.target.tag if branch.target else None
-        out: list[CoreEvent] = [BranchOutcome(tag, status, request=branch.txn.request)]
+        out: list[CoreEvent] = [
+            BranchOutcome(tag, status, request=branch.txn.request, source=server.hop)
+        ]
         if self._fails_over(server, status):
             server.context.on_final(branch.ident, upstream)
             return out + self._next_target(server, now)
@@ -559,7 +561,7 @@ class ProxyCore:
         branch.timer_c = None
         tag = branch.target.tag if branch.target else None
         out: list[CoreEvent] = [
-            BranchOutcome(tag, status, timed_out, transport_failed, branch.txn.request)
+            BranchOutcome(tag, status, timed_out, transport_failed, branch.txn.request, server.hop)
         ]
         if server.waiting and not server.context.final_sent and not server.cancelled:
             # A dead target is always worth the next one, whatever the failover list.

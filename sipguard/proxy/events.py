@@ -80,6 +80,8 @@ class BranchOutcome:
     transport_failed: bool = False
     request: Request | None = None
     """The forwarded request (its Call-ID and method say which dialog the target serves)."""
+    source: Hop | None = None
+    """Where the original request came from."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,7 +169,7 @@ class Stage:
             elif isinstance(event, BranchOutcome):
                 # Compared without the forwarded request; that one is kept apart.
                 self.outcome_requests.append(event.request)
-                self.outcomes.append(dataclasses.replace(event, request=None))
+                self.outcomes.append(dataclasses.replace(event, request=None, source=None))
             else:
                 self.results.append(event)
         raise AssertionError("Too many core events!")
