@@ -16,13 +16,15 @@ Headers = tuple[tuple[str, str], ...]
 
 
 class Reason(StrEnum):
-    """Why a stage decided what it did; stable names for logs, metrics and the audit log."""
+    """Why a stage decided what it did; stable names for logs, metrics and the audit log.
+
+    Every member is produced by some stage (each stage's tests show which); a new stage
+    adds its own (the toll-fraud stage will add dial-plan and call-limit reasons).
+    """
 
     OK = "ok"
     BANNED = "banned"
     MALFORMED = "malformed"
-    TOO_MANY_HOPS = "too-many-hops"
-    LOOP = "loop"
     BAD_DIAL_STRING = "bad-dial-string"
     ACL_DENIED = "acl-denied"
     NOT_ALLOWED = "not-allowed"
@@ -39,8 +41,6 @@ class Reason(StrEnum):
     RELAY_DENIED = "relay-denied"
     FOREIGN_REGISTER = "foreign-register"
     ROUTE_INJECTION = "route-injection"
-    DIAL_PLAN_DENIED = "dial-plan-denied"
-    CALL_LIMIT = "call-limit"
 
 
 @dataclass(frozen=True, slots=True)

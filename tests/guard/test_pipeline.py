@@ -159,3 +159,5 @@ def test_offences_fill_a_jail_into_an_audited_ban() -> None:
     assert ("ban", "203.0.113.5") in rec.writes
     assert not run.admit("203.0.113.5", CTX.wall)
     assert [e.action for e in sink.events] == ["drop", "drop", "ban"]
+    ban = sink.events[-1]
+    assert (ban.reason, ban.stage, ban.source) == (Reason.BANNED, "test-jail", "203.0.113.5")
