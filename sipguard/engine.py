@@ -60,17 +60,18 @@ from sipguard.proxy.events import (
     RouteRequest,
     Send,
 )
-from sipguard.proxy.health import FailureReason, HealthEvent, response_failure
-from sipguard.proxy.identity import LocalIdentity, address_family
+from sipguard.proxy.health import FailureReason, HealthEvent, TargetWentDown, response_failure
+from sipguard.proxy.identity import LocalIdentity, address_family, normalize_ip
 from sipguard.proxy.location import Location
 from sipguard.proxy.probe import ProbeSchedule, build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
 from sipguard.proxy.via import stamp_received
-from sipguard.sip import Request, Response, SipParseError, SipUri, Uri, parse_message
+from sipguard.sip import Request, Response, SipParseError, SipUri, Uri, parse_message, server_key
 from sipguard.store.base import BindingChange, format_source
 from sipguard.transport.base import Inbound, Peer, SendFailed
+from sipguard.transport.srv import DEFAULT_PORTS
 
 __all__ = [
     "Engine",
@@ -90,7 +91,6 @@ MAX_REMEMBERED_NONCES = 65_536
 """Upstream challenges remembered, by (client address, nonce) (LRU)."""
 MAX_REMEMBERED_DIALOGS = 65_536
 """Call-IDs whose answering upstream is kept for UAs that ignore Record-Route (LRU)."""
-_DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +303,8 @@ class Engine:
             reply = local_reply(request, 503, "Shutting Down", headers=(("Retry-After", "30"),))
             return self._run(self.core.reply_stateless(reply, hop), now, wall)
         guarded: list[EngineAction] = []
-        if not self.core.has_transaction(request):
+        key = server_key(request)  # computed once, for the check and for the core
+        if not self.core.has_transaction(key):
             # A new request: the guards judge it once (retransmissions belong to the
             # transaction; judging them again would count them twice).
             answer, request, guarded = self._guard(request, inbound, now, wall)
@@ -312,7 +313,7 @@ class Engine:
         if self.config.server.stateless:
             core = self.core.receive_request_stateless(request, hop)
         else:
-            core = self.core.receive_request(request, hop, now)
+            core = self.core.receive_request(request, hop, now, key)
         return guarded + self._run(core, now, wall)
 
     def _guard(
@@ -499,9 +500,9 @@ class Engine:
         if hop.source is not None:
             return Peer(TransportName(hop.source.transport), hop.source.host, hop.source.port)
         dest = destination_of(hop.uri)
-        if dest.transport is None or not _is_ip(dest.host):
+        if dest.transport is None or normalize_ip(dest.host) is None:
             return None  # RFC 3263: NAPTR/SRV/A decide
-        port = dest.port if dest.port is not None else _DEFAULT_PORTS[dest.transport]
+        port = dest.port if dest.port is not None else DEFAULT_PORTS[dest.transport]
         return Peer(dest.transport, dest.host, port)
 
     def _dispatch(self, waiting: _Waiting, now: float) -> list[CoreEvent]:
@@ -681,20 +682,8 @@ def _starts_something(request: Request) -> bool:
 def _health_notice(event: HealthEvent[Target] | None) -> list[EngineAction]:
     if event is None:
         return []
-    from sipguard.proxy.health import TargetWentDown  # noqa: PLC0415 - local to the notice
-
     name = "upstream down" if isinstance(event, TargetWentDown) else "upstream up"
     fields = [("uri", str(event.target.uri))]
     if isinstance(event, TargetWentDown):
         fields.append(("reason", str(event.reason)))
     return [Notice(name, tuple(fields))]
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress  # noqa: PLC0415
-
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True

@@ -22,8 +22,9 @@ from sipguard.proxy.forward import (
     record_route_values,
 )
 from sipguard.proxy.identity import LocalIdentity, address_family
+from sipguard.proxy.replies import top_branch
 from sipguard.proxy.via import response_destination, strip_top_via
-from sipguard.sip import Request, Response, SipParseError
+from sipguard.sip import Request, Response
 from sipguard.transport.base import Peer
 
 __all__ = ["copy_for", "reply_statelessly", "response_statelessly", "stateless_branch"]
@@ -71,7 +72,7 @@ def stateless_branch(request: Request) -> str:
     """Our branch for a stateless forward: §16.11 says a retransmission of the request
     MUST get the same one, so it is a function of the request (its loop hash and the
     branch it arrived with)."""
-    digest = hashlib.blake2b(_top_branch(request).encode(), digest_size=8).hexdigest()
+    digest = hashlib.blake2b(top_branch(request).encode(), digest_size=8).hexdigest()
     return make_branch(loop_hash(request), digest)
 
 
@@ -119,10 +120,3 @@ def _arrived_by(
     except ValueError:
         return default
     return transport, address_family(via.param("received") or via.host)
-
-
-def _top_branch(request: Request) -> str:
-    try:
-        return request.via.branch or str(request.via)
-    except SipParseError:
-        return request.get("Via") or ""

@@ -152,15 +152,19 @@ class ProxyCore:
 
     # -- inputs ----------------------------------------------------------------------
 
-    def receive_request(self, request: Request, source: Hop, now: float) -> list[CoreEvent]:
-        """A request from the network (already parsed, Via stamped with received/rport).
+    def receive_request(
+        self, request: Request, source: Hop, now: float, key: TransactionKey | None = None
+    ) -> list[CoreEvent]:
+        """A request from the network (already parsed, Via stamped with received/rport);
+        ``key``: its ``server_key`` when the caller computed it already.
 
         Raises:
             SipParseError: when a header the transaction key needs is malformed.
         """
+        if key is None:
+            key = server_key(request)
         if request.method == "ACK":
-            return self._receive_ack(request, source, now)
-        key = server_key(request)
+            return self._receive_ack(request, key, source, now)
         server = self._servers.get(key)
         if server is not None:  # a retransmission: the machine answers it (§17.2)
             return self._server_actions(
@@ -172,14 +176,10 @@ class ProxyCore:
             return [Send(source, local_reply(request, 503, server=self.server_name))]
         return self._new_server(request, key, source, now)
 
-    def has_transaction(self, request: Request) -> bool:
-        """True when ``request`` belongs to a transaction in progress: a retransmission,
-        or the ACK for a non-2xx final (the guards already judged the original).
-
-        Raises:
-            SipParseError: when a header the key needs is malformed.
-        """
-        return server_key(request) in self._servers
+    def has_transaction(self, key: TransactionKey) -> bool:
+        """True when a request with ``key`` (its ``server_key``) belongs to a transaction
+        in progress: a retransmission, or the ACK for a non-2xx final."""
+        return key in self._servers
 
     def receive_request_stateless(self, request: Request, source: Hop) -> list[CoreEvent]:
         """A request handled without a transaction (RFC 3261 §16.11, and every ACK for a
@@ -357,8 +357,10 @@ class ProxyCore:
         server.context.request = routed
         return [*out, RouteRequest(server.ident, routed, source, routed is not request)]
 
-    def _receive_ack(self, request: Request, source: Hop, now: float) -> list[CoreEvent]:
-        server = self._servers.get(server_key(request))
+    def _receive_ack(
+        self, request: Request, key: TransactionKey, source: Hop, now: float
+    ) -> list[CoreEvent]:
+        server = self._servers.get(key)
         if server is not None:
             # An ACK for our non-2xx final: the INVITE server transaction absorbs it
             # (§17.2.1); it never goes further (§16.7 non-2xx are hop by hop).

@@ -9,18 +9,16 @@ domain and aliases) mean "us" on any port; IP addresses only with a listener's p
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from dataclasses import dataclass, field
 
 from sipguard.config import TransportName
 from sipguard.sip import SipUri
+from sipguard.sip.transports import is_canonical_ipv4
 
 __all__ = ["ListenAddress", "LocalIdentity", "address_family", "default_port", "normalize_ip"]
 
 _IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +67,7 @@ class LocalIdentity:
             port = default
         if (host, port) in self._texts:
             return True
-        if _CANONICAL_IPV4.fullmatch(host):
+        if is_canonical_ipv4(host):
             return False  # the text is its canonical form, and it is not ours
         ip = normalize_ip(host)
         if ip is None:

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 
 from sipguard.sip import Request, Response, SipParseError, build_response
 
-__all__ = ["local_reply", "local_tag"]
+__all__ = ["local_reply", "local_tag", "top_branch"]
 
 
 def local_tag(request: Request) -> str:
     """A To tag for our answers to ``request``: the same for its retransmissions."""
-    parts = (request.get("Call-ID") or "", request.get("From") or "", _top_branch(request))
+    parts = (request.get("Call-ID") or "", request.get("From") or "", top_branch(request))
     digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=6).hexdigest()
     return f"sg{digest}"
 
@@ -39,7 +39,9 @@ def local_reply(
     return build_response(request, status, reason, to_tag=tag, headers=extra)
 
 
-def _top_branch(request: Request) -> str:
+def top_branch(request: Request) -> str:
+    """The top Via's branch (its whole text without one; the raw line if unreadable):
+    what names a request's transaction, for hashes that must repeat on retransmission."""
     try:
         return request.via.branch or str(request.via)
     except SipParseError:

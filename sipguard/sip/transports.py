@@ -7,10 +7,22 @@ each other.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Peer", "TransportName"]
+__all__ = ["Peer", "TransportName", "is_canonical_ipv4"]
+
+# dec-octet without leading zeros (RFC 5954 §4.1): text that matches is the one spelling
+# ``ipaddress`` would give, so it can be compared as text.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+def is_canonical_ipv4(host: str) -> bool:
+    """True for a dotted-quad IPv4 literal in its canonical form (decided without parsing:
+    the per-packet checks of most hosts stop here)."""
+    return _CANONICAL_IPV4.fullmatch(host) is not None
 
 
 class TransportName(StrEnum):

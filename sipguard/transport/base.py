@@ -8,7 +8,6 @@ never sees a socket or an asyncio object.
 from __future__ import annotations
 
 import ipaddress
-import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sipguard.sip.transports import Peer
+from sipguard.sip.transports import Peer, is_canonical_ipv4
 
 if TYPE_CHECKING:
     from sipguard.config import ListenConfig
@@ -139,13 +138,9 @@ def canonical_host(host: str) -> str:
         return host
 
 
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
-
-
 def address_family(host: str) -> socket.AddressFamily:
     """AF_INET or AF_INET6 for an IP literal; raises TransportError for anything else."""
-    if _CANONICAL_IPV4.fullmatch(host):
+    if is_canonical_ipv4(host):
         return socket.AF_INET  # every datagram sent asks: most are plain dotted quads
     try:
         version = ipaddress.ip_address(host).version
