@@ -51,6 +51,7 @@ __all__ = [
     "RegistrarConfig",
     "ServerConfig",
     "Setting",
+    "TopologyConfig",
     "TransportConfig",
     "TransportName",
     "UpstreamConfig",
@@ -280,6 +281,18 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TopologyConfig:
+    """``[topology]``: hide the inside's addresses from everything outside it
+    (``proxy/topology.py``)."""
+
+    hide: bool = False
+    """Rewrite Via, Record-Route and Contact on messages sent outside ``inside``."""
+    inside: tuple[str, ...] = ()
+    """CIDRs of the hidden side (PBXs, inside proxies); empty: the IP addresses of the
+    ``[[upstream]]`` URIs."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration of one sipguard process."""
 
@@ -294,6 +307,7 @@ class Config:
     timers: TimerConfig = field(default_factory=TimerConfig)
     dns: DnsConfig = field(default_factory=DnsConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    topology: TopologyConfig = field(default_factory=TopologyConfig)
     # The guard pipeline's stages, in the order they run (guard/pipeline.py), one
     # top-level table each: [sanity], [acl], [scanner], [ratelimit], [jail], [auth], [relay].
     sanity: SanityPolicy = field(default_factory=SanityPolicy)
@@ -639,6 +653,7 @@ def _check_cidrs(config: Config) -> None:
         (("acl", name), getattr(config.acl, name)) for name in ("allow", "deny", "trusted")
     ]
     lists.append((("jail", "ignore"), config.jail.ignore))
+    lists.append((("topology", "inside"), config.topology.inside))
     lists += [
         (("acl", "listeners", key, "allow"), item.allow)
         for key, item in config.acl.listeners.items()
@@ -653,11 +668,25 @@ def _check_cidrs(config: Config) -> None:
                 raise _KeyValueError((*path, i), problem) from None
 
 
+def _check_topology(config: Config) -> None:
+    # Hiding needs us on the dialog's path (Record-Route) and something to hide.
+    if not config.topology.hide:
+        return
+    if not config.server.record_route:
+        raise _KeyValueError(("topology", "hide"), "needs server.record_route = true")
+    if not config.topology.inside and not any(
+        _ip_or_none(up.uri.host_bare) for up in config.upstream
+    ):
+        problem = "expected CIDRs of the hidden side (no [[upstream]] has an IP address), got []"
+        raise _KeyValueError(("topology", "inside"), problem)
+
+
 _CHECKS: tuple[Callable[[Config], None], ...] = (
     _check_listeners,
     _check_upstream,
     _check_expiries,
     _check_cidrs,
+    _check_topology,
 )
 
 

@@ -28,6 +28,7 @@ from sipguard.guard import (
     AuthStage,
     BanList,
     BanOrder,
+    CallTable,
     Drop,
     GuardContext,
     GuardState,
@@ -47,6 +48,7 @@ from sipguard.guard import (
     new_sighting_table,
     standard_stages,
 )
+from sipguard.guard.acl import CidrSet, ip_set, source_address
 from sipguard.guard.digest import Algorithm as DigestAlgorithm
 from sipguard.proxy.balancer import Balancer, Target
 from sipguard.proxy.core import ProxyCore
@@ -67,6 +69,9 @@ from sipguard.proxy.probe import ProbeSchedule, build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
+from sipguard.proxy.topology import PARAM as HIDDEN_PARAM
+from sipguard.proxy.topology import USER_PREFIX as HIDDEN_USER
+from sipguard.proxy.topology import TopologyHider
 from sipguard.proxy.via import stamp_received
 from sipguard.sip import Request, Response, SipParseError, SipUri, Uri, parse_message, server_key
 from sipguard.store.base import BindingChange, format_source
@@ -194,6 +199,7 @@ def guard_pipeline(config: Config, identity: LocalIdentity, setup: GuardSetup) -
         nonces=NonceCounts(),
         jails=JailTable(jail_policy),
         sightings=new_sighting_table(config.scanner),
+        calls=CallTable(),
     )
 
     def is_local(uri: Uri) -> bool:
@@ -252,6 +258,7 @@ class Engine:
         self._waiting: dict[int, _Waiting] = {}
         self._dialogs: OrderedDict[str, Target] = OrderedDict()
         self._relayed_nonces: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.hider, self.inside = _topology(config, identity, self.guard.nonce_secret)
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -265,6 +272,7 @@ class Engine:
             targets = self.balancer.targets if self.balancer else ()
             self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
         self.pipeline = guard_pipeline(config, self.identity, self.guard)
+        self.hider, self.inside = _topology(config, self.identity, self.guard.nonce_secret)
         self.core.record_route = config.server.record_route
         self.core.server_name = config.server.server_name
         self.config = config
@@ -283,6 +291,8 @@ class Engine:
         except SipParseError as exc:
             return self._refuse_unparsable(exc, hop)
         try:
+            if self.hider is not None and _may_hide(inbound.data):
+                message = self.hider.reveal(message)
             if isinstance(message, Response):
                 return self._run(self.core.receive_response(message, hop, now), now, wall)
             return self._receive_request(message, inbound, hop, now, wall)
@@ -401,9 +411,15 @@ class Engine:
         while queue:
             event = queue.popleft()
             if isinstance(event, Send):
-                data = event.message.to_bytes()
-                out.append(Transmit(event.hop.peer, data, event.hop.connection_id))
                 message = event.message
+                if self.hider is not None and not self._is_inside(event.hop.peer):
+                    try:
+                        message = self.hider.hide(message, event.hop.peer)
+                    except SipParseError as exc:
+                        # Sent as it is, it would show what hiding is for: not sent.
+                        out.append(Notice("not sent: cannot hide", (("reason", exc.reason),)))
+                        continue
+                out.append(Transmit(event.hop.peer, message.to_bytes(), event.hop.connection_id))
                 if (
                     self.config.auth.mode is AuthMode.UPSTREAM
                     and isinstance(message, Response)
@@ -420,6 +436,9 @@ class Engine:
             else:
                 out.append(event)
         return out
+
+    def _is_inside(self, peer: Peer) -> bool:
+        return source_address(peer.host) in self.inside
 
     def _route(
         self, event: RouteRequest, now: float, wall: float
@@ -671,6 +690,24 @@ class Engine:
             for s in sends
             if isinstance(s, Send)
         ]
+
+
+def _topology(
+    config: Config, identity: LocalIdentity, secret: bytes
+) -> tuple[TopologyHider | None, CidrSet]:
+    """The hider and the inside networks, when ``[topology] hide`` is on."""
+    policy = config.topology
+    if not policy.hide:
+        return None, CidrSet([])
+    inside = policy.inside or tuple(
+        str(ip) for up in config.upstream if (ip := normalize_ip(up.uri.host_bare)) is not None
+    )
+    return TopologyHider(secret, identity), ip_set(inside, "topology.inside")
+
+
+def _may_hide(data: bytes) -> bool:
+    # The cheap test that keeps unhidden traffic off the token code.
+    return HIDDEN_PARAM.encode() in data or HIDDEN_USER.encode() in data
 
 
 def _starts_something(request: Request) -> bool:

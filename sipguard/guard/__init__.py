@@ -4,10 +4,19 @@ from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl
 from sipguard.guard.auth import AuthMode, AuthPolicy, AuthStage, UserView
 from sipguard.guard.banlist import BanList, InvalidNetworkError, canonical_network
 from sipguard.guard.buckets import TokenBuckets
+from sipguard.guard.calls import CallTable
 from sipguard.guard.context import GuardContext
 from sipguard.guard.digest import Algorithm as DigestAlgorithm
 from sipguard.guard.digest import Credentials, CredentialsError, UnsupportedAlgorithmError
-from sipguard.guard.effects import Consume, Effect, Offence, OffenceKind, Sighting, UseNonce
+from sipguard.guard.effects import (
+    Consume,
+    Effect,
+    Offence,
+    OffenceKind,
+    Sighting,
+    StartCall,
+    UseNonce,
+)
 from sipguard.guard.events import AuditSink, MemorySink, SecurityEvent
 from sipguard.guard.jail import DEFAULT_JAILS, Jail, JailPolicy, JailTable
 from sipguard.guard.nonce import NonceCounts, NonceFactory, NonceState
@@ -23,7 +32,16 @@ from sipguard.guard.scanner import (
 )
 from sipguard.guard.sightings import SightingTable
 from sipguard.guard.stages import standard_stages
-from sipguard.guard.state import BanOrder, Bans, GuardState, Jails, Nonces, Rates, Sightings
+from sipguard.guard.state import (
+    BanOrder,
+    Bans,
+    Calls,
+    GuardState,
+    Jails,
+    Nonces,
+    Rates,
+    Sightings,
+)
 from sipguard.guard.verdict import Challenge, Drop, Pass, Reason, Reject, Verdict
 
 __all__ = [
@@ -39,6 +57,8 @@ __all__ = [
     "BanList",
     "BanOrder",
     "Bans",
+    "CallTable",
+    "Calls",
     "Challenge",
     "Consume",
     "Credentials",
@@ -82,6 +102,7 @@ __all__ = [
     "SightingTable",
     "Sightings",
     "Stage",
+    "StartCall",
     "TokenBuckets",
     "UnsupportedAlgorithmError",
     "UseNonce",

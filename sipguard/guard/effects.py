@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Consume", "Effect", "Offence", "OffenceKind", "Sighting", "UseNonce"]
+__all__ = ["Consume", "Effect", "Offence", "OffenceKind", "Sighting", "StartCall", "UseNonce"]
 
 
 class OffenceKind(StrEnum):
@@ -55,4 +55,13 @@ class Sighting:
     what: str
 
 
-Effect = Offence | Consume | UseNonce | Sighting
+@dataclass(frozen=True, slots=True)
+class StartCall:
+    """``user`` started the call ``call_id`` (an admitted INVITE): it counts toward the
+    user's concurrent calls until it ends (a final non-2xx, a BYE, or its time runs out)."""
+
+    call_id: str
+    user: str
+
+
+Effect = Offence | Consume | UseNonce | Sighting | StartCall

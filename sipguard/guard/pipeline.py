@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sipguard.guard.context import GuardContext
-from sipguard.guard.effects import Consume, Effect, Offence, Sighting, UseNonce
+from sipguard.guard.effects import Consume, Effect, Offence, Sighting, StartCall, UseNonce
 from sipguard.guard.events import AuditSink, SecurityEvent
 from sipguard.guard.state import BanOrder, GuardState
 from sipguard.guard.verdict import Challenge, Drop, Pass, Reason, Reject, Verdict
@@ -99,6 +99,8 @@ class Pipeline:
                 self.state.nonces.use(effect.nonce, effect.nc)
             elif isinstance(effect, Sighting):
                 self.state.sightings.see(effect.source, effect.what, ctx.now)
+            elif isinstance(effect, StartCall):
+                self.state.calls.start(effect.call_id, effect.user, ctx.now)
             elif isinstance(effect, Offence):
                 self.report(effect, ctx.wall)
 
@@ -108,6 +110,14 @@ class Pipeline:
         order = self.state.jails.offence(offence.kind, offence.source, offence.verified, wall)
         if order is not None:
             self._ban(order, wall)
+
+    def call_answered(self, call_id: str, now: float) -> None:
+        """A call the guards admitted was answered (a 2xx to its INVITE)."""
+        self.state.calls.answered(call_id, now)
+
+    def call_ended(self, call_id: str) -> None:
+        """A call ended (a final non-2xx to its INVITE, or a BYE): it stops counting."""
+        self.state.calls.end(call_id)
 
     def _ban(self, order: BanOrder, wall: float) -> None:
         self.state.bans.ban(order)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sipguard.guard.effects import OffenceKind
 
-__all__ = ["BanOrder", "Bans", "GuardState", "Jails", "Nonces", "Rates", "Sightings"]
+__all__ = ["BanOrder", "Bans", "Calls", "GuardState", "Jails", "Nonces", "Rates", "Sightings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,22 @@ class Jails(Protocol):
         """Count an offence by ``source`` (an IP literal); a ban when a jail fills up."""
 
 
+class Calls(Protocol):
+    """Calls in progress per user (toll-fraud limits on concurrent calls)."""
+
+    def active(self, user: str, now: float) -> int:
+        """How many calls ``user`` has in progress now."""
+
+    def start(self, call_id: str, user: str, now: float) -> None:
+        """``user`` started ``call_id`` (its INVITE was admitted)."""
+
+    def answered(self, call_id: str, now: float) -> None:
+        """``call_id`` was answered (a 2xx): it may now last up to the longest call."""
+
+    def end(self, call_id: str) -> None:
+        """``call_id`` ended (a final non-2xx, a BYE): it no longer counts."""
+
+
 @dataclass(slots=True)
 class GuardState:
     """Every table the guards use, in one place the pipeline owns."""
@@ -85,3 +101,4 @@ class GuardState:
     nonces: Nonces
     jails: Jails
     sightings: Sightings
+    calls: Calls

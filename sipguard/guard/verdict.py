@@ -19,7 +19,7 @@ class Reason(StrEnum):
     """Why a stage decided what it did; stable names for logs, metrics and the audit log.
 
     Every member is produced by some stage (each stage's tests show which); a new stage
-    adds its own (the toll-fraud stage will add dial-plan and call-limit reasons).
+    adds its own.
     """
 
     OK = "ok"
@@ -41,6 +41,9 @@ class Reason(StrEnum):
     RELAY_DENIED = "relay-denied"
     FOREIGN_REGISTER = "foreign-register"
     ROUTE_INJECTION = "route-injection"
+    DIAL_DENIED = "dial-denied"
+    CALL_LIMIT = "call-limit"
+    CALL_RATE = "call-rate"
 
 
 @dataclass(frozen=True, slots=True)

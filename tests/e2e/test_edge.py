@@ -144,3 +144,26 @@ def test_stateless_mode_carries_a_call(tmp_path: Path) -> None:
         result = run_sipp(uac, tmp_path)
         assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
         assert pbx.wait(20) == 0, sipp_errors(tmp_path)
+
+
+def test_topology_hiding_keeps_the_pbx_address_from_the_caller(tmp_path: Path) -> None:
+    # The PBX stand-in sits at 127.0.0.2, the inside; the caller at 127.0.0.1 follows
+    # the dialog to the Contact and Route it was given, which must all be ours.
+    pbx_port = free_port("127.0.0.2")
+    hide = '[topology]\nhide = true\ninside = ["127.0.0.2/32"]\n'
+    config = edge_config(tmp_path, "127.0.0.1", [f"sip:127.0.0.2:{pbx_port}"], extra=hide)
+    with sipguard(config, listeners=2) as node:
+        uas = sipp_args("uas_rr.xml", local="127.0.0.2", port=pbx_port, calls=2)
+        with sipp_background(uas, tmp_path) as pbx:
+            uac = sipp_args(
+                "uac_dialog.xml", port=free_port(), remote=f"127.0.0.1:{node.port()}",
+                calls=2, extra=["-s", "2001", "-trace_msg"],
+            )  # fmt: skip
+            result = run_sipp(uac, tmp_path)
+            assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+            assert pbx.wait(20) == 0, sipp_errors(tmp_path)
+    log = next(tmp_path.glob("uac_dialog_*_messages.log")).read_text()
+    received = [part for part in log.split("\n-----") if "message received" in part]
+    assert len(received) >= 6  # 180, 200 and the BYE's 200, twice
+    assert all("127.0.0.2" not in part for part in received)
+    assert any("sgh-" in part for part in received)  # the PBX's Contact, as a token

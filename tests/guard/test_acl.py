@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from sipguard.config import TransportName
 from sipguard.guard import Drop, GuardContext, GuardState, Pass, Reason
 from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl, ip_set, source_address
+from sipguard.guard.calls import CallTable
 from sipguard.guard.pipeline import Outcome
 from sipguard.guard.sightings import SightingTable
 from sipguard.transport.base import Peer
@@ -27,7 +29,10 @@ class Untouched:
         raise AssertionError(f"acl touched state: {name}")
 
 
-STATE = GuardState(Untouched(), Untouched(), Untouched(), Untouched(), SightingTable(1, 1, 1))  # type: ignore[arg-type]
+_UNTOUCHED: Any = Untouched()
+STATE = GuardState(
+    _UNTOUCHED, _UNTOUCHED, _UNTOUCHED, _UNTOUCHED, SightingTable(1, 1, 1), CallTable()
+)
 
 
 def decide(policy: AclPolicy, host: str, listener: Peer = UDP_LISTENER) -> Outcome:

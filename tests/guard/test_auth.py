@@ -26,6 +26,7 @@ from sipguard.guard import (
     UseNonce,
 )
 from sipguard.guard.auth import AuthMode, AuthPolicy, AuthStage
+from sipguard.guard.calls import CallTable
 from sipguard.guard.digest import Algorithm, expected_response, ha1, supported
 from sipguard.guard.nonce import NonceCounts, NonceFactory
 from sipguard.sip import Request, SipParseError, parse_message
@@ -79,7 +80,7 @@ class Tables:
 
 def new_state() -> GuardState:
     tables = Tables()
-    return GuardState(tables, tables, NonceCounts(), tables, tables)
+    return GuardState(tables, tables, NonceCounts(), tables, tables, CallTable())
 
 
 def stage(**policy: object) -> AuthStage:
@@ -340,7 +341,7 @@ def test_malformed_credentials_are_a_failure() -> None:
 
 def test_replayed_nonce_count_is_refused_and_a_higher_one_passes() -> None:
     tables = Tables()
-    state = GuardState(tables, tables, NonceCounts(), tables, tables)
+    state = GuardState(tables, tables, NonceCounts(), tables, tables, CallTable())
     sink = MemorySink()
     auth = stage()
     run = Pipeline([auth], state, sink)

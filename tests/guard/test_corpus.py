@@ -36,6 +36,7 @@ from sipguard.guard import (
     Stage,
 )
 from sipguard.guard.acl import AclPolicy, AclStage
+from sipguard.guard.calls import CallTable
 from sipguard.guard.relay import IDENTITY_HEADERS, RelayPolicy, RelayStage
 from sipguard.guard.sanity import SanityStage
 from sipguard.guard.scanner import ScannerPolicy, ScannerStage, new_sighting_table
@@ -115,7 +116,7 @@ def ours_for(msg: Request) -> Callable[[Uri], bool]:
 
 def pipeline_for(msg: Request, sink: MemorySink) -> Pipeline:
     quiet = QuietTables()
-    state = GuardState(quiet, quiet, quiet, quiet, new_sighting_table(ScannerPolicy()))
+    state = GuardState(quiet, quiet, quiet, quiet, new_sighting_table(ScannerPolicy()), CallTable())
     stages: list[Stage] = [
         SanityStage(),
         AclStage(AclPolicy(allow=(f"{SOURCE}/32",), deny=("203.0.113.0/24",))),

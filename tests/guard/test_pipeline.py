@@ -22,6 +22,7 @@ from sipguard.guard import (
     Sighting,
     UseNonce,
 )
+from sipguard.guard.calls import CallTable
 from sipguard.sip import Request
 from sipguard.transport.base import Peer
 from tests.helpers.sipmsg import parse_request, request
@@ -86,7 +87,7 @@ class FixedStage:
 
 def pipeline(*stages: FixedStage) -> tuple[Pipeline, Recorder, MemorySink]:
     rec, sink = Recorder(), MemorySink()
-    state = GuardState(bans=rec, rates=rec, nonces=rec, jails=rec, sightings=rec)
+    state = GuardState(bans=rec, rates=rec, nonces=rec, jails=rec, sightings=rec, calls=CallTable())
     return Pipeline(stages, state, sink), rec, sink
 
 

@@ -20,6 +20,7 @@ from sipguard.guard import (
 )
 from sipguard.guard.banlist import BanList
 from sipguard.guard.buckets import TokenBuckets
+from sipguard.guard.calls import CallTable
 from sipguard.guard.jail import Jail, JailPolicy, JailTable
 from sipguard.guard.ratelimit import MethodLimit, RateLimitPolicy, RateLimitStage, source_key
 from sipguard.sip import Request
@@ -67,7 +68,9 @@ class NoSightings:
 
 
 def state(jails: JailPolicy | None = None) -> GuardState:
-    return GuardState(BanList(), TokenBuckets(1000), NoNonces(), JailTable(jails), NoSightings())
+    return GuardState(
+        BanList(), TokenBuckets(1000), NoNonces(), JailTable(jails), NoSightings(), CallTable()
+    )
 
 
 def run(policy: RateLimitPolicy, st: GuardState | None = None) -> Pipeline:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sipguard.config import TransportName
 from sipguard.guard import GuardContext, GuardState, Pass, Reason, Reject
+from sipguard.guard.calls import CallTable
 from sipguard.guard.pipeline import Outcome
 from sipguard.guard.relay import RelayPolicy, RelayStage
 from sipguard.guard.sightings import SightingTable
@@ -28,7 +31,10 @@ class Untouched:
         raise AssertionError(f"relay touched state: {name}")
 
 
-STATE = GuardState(Untouched(), Untouched(), Untouched(), Untouched(), SightingTable(1, 1, 1))  # type: ignore[arg-type]
+_UNTOUCHED: Any = Untouched()
+STATE = GuardState(
+    _UNTOUCHED, _UNTOUCHED, _UNTOUCHED, _UNTOUCHED, SightingTable(1, 1, 1), CallTable()
+)
 
 
 def our_address(uri: Uri) -> bool:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sipguard.config import TransportName
 from sipguard.guard import GuardContext, GuardState, Offence, OffenceKind, Pass, Reason, Reject
+from sipguard.guard.calls import CallTable
 from sipguard.guard.sanity import SanityPolicy, SanityStage
 from sipguard.guard.sightings import SightingTable
 from sipguard.sip import Request
@@ -24,7 +27,10 @@ class Untouched:
         raise AssertionError(f"sanity touched state: {name}")
 
 
-STATE = GuardState(Untouched(), Untouched(), Untouched(), Untouched(), SightingTable(1, 1, 1))  # type: ignore[arg-type]
+_UNTOUCHED: Any = Untouched()
+STATE = GuardState(
+    _UNTOUCHED, _UNTOUCHED, _UNTOUCHED, _UNTOUCHED, SightingTable(1, 1, 1), CallTable()
+)
 
 
 def invite(uri: str = "sip:bob@biloxi.example.com", **headers: str | None) -> Request:

@@ -22,6 +22,7 @@ from sipguard.guard import (
     Sighting,
     Verdict,
 )
+from sipguard.guard.calls import CallTable
 from sipguard.guard.scanner import (
     DEFAULT_SCANNER_AGENTS,
     ScannerPolicy,
@@ -85,7 +86,9 @@ class Tables:
 
 def state_with(table: SightingTable | None = None) -> GuardState:
     tables = Tables()
-    return GuardState(tables, tables, tables, tables, table or new_sighting_table(ScannerPolicy()))
+    return GuardState(
+        tables, tables, tables, tables, table or new_sighting_table(ScannerPolicy()), CallTable()
+    )
 
 
 def captured(name: str) -> Request:
