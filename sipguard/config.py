@@ -29,6 +29,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from sipguard.guard.acl import AclPolicy, ListenerAcl, ip_set
 from sipguard.guard.auth import AuthPolicy
+from sipguard.guard.fraud import FraudPolicy
 from sipguard.guard.jail import JailPolicy
 from sipguard.guard.ratelimit import RateLimitPolicy
 from sipguard.guard.relay import RelayPolicy
@@ -309,7 +310,8 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     # The guard pipeline's stages, in the order they run (guard/pipeline.py), one
-    # top-level table each: [sanity], [acl], [scanner], [ratelimit], [jail], [auth], [relay].
+    # top-level table each: [sanity], [acl], [scanner], [ratelimit], [jail], [auth], [relay],
+    # [fraud].
     sanity: SanityPolicy = field(default_factory=SanityPolicy)
     acl: AclPolicy = field(default_factory=AclPolicy)
     scanner: ScannerPolicy = field(default_factory=ScannerPolicy)
@@ -317,6 +319,7 @@ class Config:
     jail: JailPolicy = field(default_factory=JailPolicy)
     auth: AuthPolicy = field(default_factory=AuthPolicy)
     relay: RelayPolicy = field(default_factory=RelayPolicy)
+    fraud: FraudPolicy = field(default_factory=FraudPolicy)
 
     @property
     def mode(self) -> Mode:
@@ -604,7 +607,24 @@ def _listener_acls(value: object, path: KeyPath) -> Mapping[str, ListenerAcl]:
     return {key: _convert_table(ListenerAcl, item, (*path, key)) for key, item in value.items()}
 
 
+def _named_patterns(value: object, path: KeyPath) -> tuple[tuple[str, str], ...]:
+    # [fraud.destinations]: name = "regular expression", in the order written.
+    if not isinstance(value, dict):
+        raise _KeyValueError(path, f"expected a table, got {_show(value)}")
+    out = []
+    for name, pattern in value.items():
+        if not isinstance(pattern, str):
+            raise _KeyValueError((*path, name), f"expected a string, got {_show(pattern)}")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise _KeyValueError((*path, name), f"invalid regular expression: {exc}") from None
+        out.append((name, pattern))
+    return tuple(out)
+
+
 _BY_TYPE: dict[Any, Converter] = {
+    tuple[tuple[str, str], ...]: _named_patterns,
     Mapping[str, ListenerAcl]: _listener_acls,
     ListenConfig: _listen,
     SipUri: _upstream_uri,

@@ -199,7 +199,9 @@ def guard_pipeline(config: Config, identity: LocalIdentity, setup: GuardSetup) -
         nonces=NonceCounts(),
         jails=JailTable(jail_policy),
         sightings=new_sighting_table(config.scanner),
-        calls=CallTable(),
+        calls=CallTable(
+            ring_seconds=config.fraud.ring_seconds, max_call_seconds=config.fraud.max_call_seconds
+        ),
     )
 
     def is_local(uri: Uri) -> bool:
@@ -215,6 +217,7 @@ def guard_pipeline(config: Config, identity: LocalIdentity, setup: GuardSetup) -
         ratelimit=config.ratelimit,
         auth=auth,
         relay=config.relay,
+        fraud=config.fraud,
         is_local=is_local,
     )
     return Pipeline(stages, state, _RecordingSink())
@@ -320,6 +323,8 @@ class Engine:
             answer, request, guarded = self._guard(request, inbound, now, wall)
             if answer is not None:
                 return guarded + self._run(answer, now, wall)
+        if request.method == "BYE":
+            self.pipeline.call_ended(request.call_id)
         if self.config.server.stateless:
             core = self.core.receive_request_stateless(request, hop)
         else:
@@ -420,6 +425,8 @@ class Engine:
                         out.append(Notice("not sent: cannot hide", (("reason", exc.reason),)))
                         continue
                 out.append(Transmit(event.hop.peer, message.to_bytes(), event.hop.connection_id))
+                if isinstance(message, Response) and message.status >= 200:
+                    self._call_progress(message, now)
                 if (
                     self.config.auth.mode is AuthMode.UPSTREAM
                     and isinstance(message, Response)
@@ -439,6 +446,20 @@ class Engine:
 
     def _is_inside(self, peer: Peer) -> bool:
         return source_address(peer.host) in self.inside
+
+    def _call_progress(self, response: Response, now: float) -> None:
+        # The toll-fraud call count: a final answer to an INVITE ends an unanswered call
+        # or starts the answered one's longer life (a BYE ends it: _receive_request).
+        try:
+            if response.cseq.method != "INVITE":
+                return
+            call_id = response.call_id
+        except SipParseError:
+            return
+        if response.status < 300:
+            self.pipeline.call_answered(call_id, now)
+        else:
+            self.pipeline.call_ended(call_id)
 
     def _route(
         self, event: RouteRequest, now: float, wall: float

@@ -18,6 +18,15 @@ from sipguard.guard.effects import (
     UseNonce,
 )
 from sipguard.guard.events import AuditSink, MemorySink, SecurityEvent
+from sipguard.guard.fraud import (
+    DEFAULT_DESTINATIONS,
+    DEFAULT_GROUPS,
+    DialGroup,
+    FraudPolicy,
+    FraudStage,
+    dial_readings,
+    dialled_number,
+)
 from sipguard.guard.jail import DEFAULT_JAILS, Jail, JailPolicy, JailTable
 from sipguard.guard.nonce import NonceCounts, NonceFactory, NonceState
 from sipguard.guard.pipeline import Decision, Outcome, Pipeline, Stage
@@ -45,6 +54,8 @@ from sipguard.guard.state import (
 from sipguard.guard.verdict import Challenge, Drop, Pass, Reason, Reject, Verdict
 
 __all__ = [
+    "DEFAULT_DESTINATIONS",
+    "DEFAULT_GROUPS",
     "DEFAULT_JAILS",
     "DEFAULT_SCANNER_AGENTS",
     "IDENTITY_HEADERS",
@@ -64,9 +75,12 @@ __all__ = [
     "Credentials",
     "CredentialsError",
     "Decision",
+    "DialGroup",
     "DigestAlgorithm",
     "Drop",
     "Effect",
+    "FraudPolicy",
+    "FraudStage",
     "GuardContext",
     "GuardState",
     "InvalidNetworkError",
@@ -109,6 +123,8 @@ __all__ = [
     "UserView",
     "Verdict",
     "canonical_network",
+    "dial_readings",
+    "dialled_number",
     "new_sighting_table",
     "standard_stages",
 ]

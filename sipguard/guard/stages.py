@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from sipguard.guard.acl import AclPolicy, AclStage
 from sipguard.guard.auth import AuthStage
+from sipguard.guard.fraud import FraudPolicy, FraudStage
 from sipguard.guard.pipeline import Stage
 from sipguard.guard.ratelimit import RateLimitPolicy, RateLimitStage
 from sipguard.guard.relay import RelayPolicy, RelayStage
@@ -28,9 +29,11 @@ def standard_stages(  # noqa: PLR0913 - each stage's policy, named
     ratelimit: RateLimitPolicy,
     auth: AuthStage,
     relay: RelayPolicy,
+    fraud: FraudPolicy,
     is_local: Callable[[Uri], bool],
 ) -> tuple[Stage, ...]:
-    """The stages in order: sanity, ACL, scanner, rate limits, authentication, anti-relay."""
+    """The stages in order: sanity, ACL, scanner, rate limits, authentication, anti-relay,
+    toll fraud."""
     return (
         SanityStage(sanity),
         AclStage(acl),
@@ -38,4 +41,5 @@ def standard_stages(  # noqa: PLR0913 - each stage's policy, named
         RateLimitStage(ratelimit),
         auth,
         RelayStage(relay, is_local),
+        FraudStage(fraud),
     )

@@ -11,7 +11,7 @@ from tests.config.helpers import error_of, write
 
 TOP_KEYS = (
     "server, listen, upstream, dispatcher, registrar, transport, timers, dns, log, topology, "
-    "sanity, acl, scanner, ratelimit, jail, auth, relay"
+    "sanity, acl, scanner, ratelimit, jail, auth, relay, fraud"
 )
 TWO_LISTENERS = """
 [[listen]]
