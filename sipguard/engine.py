@@ -368,7 +368,8 @@ class Engine:
             order = self.guard.bans.get(event.source)
             if order is not None:
                 out.append(PersistBan(order))
-            out.append(Notice("banned", (("source", event.source), ("detail", event.detail))))
+            fields = (("source", event.source), ("jail", event.stage), ("detail", event.detail))
+            out.append(Notice("banned", fields))
         sink.new_bans.clear()
         return out
 

@@ -100,3 +100,22 @@ def test_a_scanner_is_banned_under_a_strict_jail_and_the_ban_survives_a_restart(
     assert "127.0.0.1" in listed
     with sipguard(config, listeners=1):
         assert not options_answered(port)  # the ban came back from bans.sqlite
+
+
+def test_svcrack_is_banned_by_the_auth_jail_long_before_it_guesses(tmp_path: Path) -> None:
+    # With the scanner fingerprints off, svcrack meets digest authentication itself: it
+    # answers each challenge (so its address is verified) with a wrong password, and
+    # the auth jail (5 failures by default) bans it long before 1234 comes up. svcrack
+    # 0.3.8 reads only the first challenge and crashes on SHA-512-256, our strongest and
+    # first: MD5 alone lets it try.
+    port = free_port()
+    blind = "[scanner]\nuser_agents = []\ndisplay_names = []\nsipvicious_tags = false\n"
+    blind += '[auth]\nalgorithms = ["MD5"]\n'
+    config = write_config(tmp_path, LISTEN.format(port=port) + blind, trusted="")
+    add_user(config, "1001", "1234")
+    with sipguard(config, listeners=1) as node:
+        cracked = attack("svcrack", "127.0.0.1", "-p", str(port), "-u", "1001", "-r", "1000-1300")
+        assert "1234" not in cracked
+        assert not options_answered(port), cracked + node.log_text()  # banned: silence
+        assert stop(node) == 0
+    assert "banned source=127.0.0.1 jail=auth" in node.log_text()
