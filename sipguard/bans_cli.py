@@ -6,7 +6,8 @@ could not be done (the store failed, or ``remove`` found no such ban), 2 bad usa
 policy file or a bad network.
 
 The command edits ``state_dir / "bans.sqlite"``; a running server reads that file when
-it starts, so a change made here reaches a running server at its next start.
+it starts and on SIGHUP (``kill -HUP``), which lifts the bans removed here and enforces
+the ones added.
 
 Wiring: ``add_parser(subparsers)`` adds the ``bans`` command to ``sipguard``'s
 subparsers; each subcommand sets ``handler`` (``Namespace -> int``), as ``cli.py``'s
@@ -51,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _config_option(listing)
     listing.set_defaults(handler=_list)
 
-    add = commands.add_parser("add", help="ban an address or network (at the next start)")
+    add = commands.add_parser("add", help="ban an address or network (a running node: at SIGHUP)")
     add.add_argument("network", metavar="NETWORK", help="an IP address or a CIDR")
     add.add_argument(
         "--for", dest="seconds", type=_seconds, default=DEFAULT_BAN_SECONDS, metavar="SECONDS",

@@ -53,6 +53,14 @@ from sipguard.transport.manager import TransportManager
 from sipguard.transport.resolver import Resolver
 from sipguard.transport.srv import ResolveError
 
+class _SyncBans:
+    """A writer-queue item: re-read bans.sqlite into the running ban list (SIGHUP)."""
+
+
+_SYNC_BANS = _SyncBans()
+_Write = tuple[BindingChange, ...] | BanOrder | _SyncBans | None
+"""What the one writer task does, in order: binding changes, a ban, a ban sync, stop."""
+
 __all__ = ["Node", "serve"]
 
 log = logging.getLogger("sipguard.server")
@@ -71,7 +79,7 @@ class Node:
         self.manager: TransportManager | None = None
         self.engine: Engine | None = None
         self.resolver = Resolver(config.dns)
-        self._writes: asyncio.Queue[tuple[BindingChange, ...] | BanOrder | None] = asyncio.Queue()
+        self._writes: asyncio.Queue[_Write] = asyncio.Queue()
         self.bans_store: SqliteBanStore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -181,6 +189,8 @@ class Node:
             except StoreError as exc:
                 log.error("reload: users not re-read, the old ones stay: %s", exc)  # noqa: TRY400
             self.engine.reconfigure(new, asyncio.get_running_loop().time())
+            # `sipguard bans add|remove` while running: re-read after pending ban writes.
+            self._writes.put_nowait(_SYNC_BANS)
         log.info("policy reloaded from %s", new.source)
 
     async def shutdown(self) -> None:
@@ -290,13 +300,30 @@ class Node:
             if item is None or self.store is None:
                 return
             try:
-                if isinstance(item, BanOrder):
+                if isinstance(item, _SyncBans):
+                    await self._sync_bans()
+                elif isinstance(item, BanOrder):
                     if self.bans_store is not None:
                         await self.bans_store.save(item)
                 else:
                     await self.store.apply(item)
             except StoreError as exc:
                 log.error("location store write failed, memory keeps the change: %s", exc)  # noqa: TRY400
+
+    async def _sync_bans(self) -> None:
+        # The ban list becomes what bans.sqlite holds: bans removed there are lifted,
+        # bans added there are in force (the writer queue ran every pending save first).
+        if self.engine is None or self.bans_store is None:
+            return
+        wall = time.time()
+        stored = {order.network: order for order in await self.bans_store.load(wall)}
+        bans = self.engine.guard.bans
+        for order in bans.entries(wall):
+            if order.network not in stored:
+                bans.unban(order.network)
+        for order in stored.values():
+            bans.ban(order)
+        log.info("bans re-read: %d in force", len(stored))
 
     async def _sweep(self) -> None:
         while True:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port, sipguard, stop, write_config
+from tests.e2e.harness import Sipguard, free_port, sipguard, stop, write_config
 
 BIN = Path(sys.executable).parent
 TOOLS = {name: BIN / f"sipvicious_{name}" for name in ("svmap", "svwar", "svcrack")}
@@ -119,3 +121,32 @@ def test_svcrack_is_banned_by_the_auth_jail_long_before_it_guesses(tmp_path: Pat
         assert not options_answered(port), cracked + node.log_text()  # banned: silence
         assert stop(node) == 0
     assert "banned source=127.0.0.1 jail=auth" in node.log_text()
+
+
+def bans_cli(config: Path, *args: str) -> None:
+    subprocess.run(  # noqa: S603 - our interpreter and module
+        [sys.executable, "-m", "sipguard", "bans", *args, "--config", str(config)],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+
+
+def wait_for_log(node: Sipguard, text: str, count: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while node.log_text().count(text) < count:
+        assert time.monotonic() < deadline, node.log_text()
+        time.sleep(0.05)
+
+
+def test_bans_added_and_removed_while_running_take_effect_at_sighup(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, LISTEN.format(port=port), trusted="")
+    with sipguard(config, listeners=1) as node:
+        assert options_answered(port)
+        bans_cli(config, "add", "127.0.0.0/24")
+        node.process.send_signal(signal.SIGHUP)
+        wait_for_log(node, "bans re-read: 1 in force", 1)
+        assert not options_answered(port)
+        bans_cli(config, "remove", "127.0.0.0/24")
+        node.process.send_signal(signal.SIGHUP)
+        wait_for_log(node, "bans re-read: 0 in force", 1)
+        assert options_answered(port)
