@@ -522,7 +522,7 @@ def invite(n: int, host: str) -> bytes:
 def test_twenty_thousand_spoofed_sources_leave_every_guard_table_within_its_cap(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("sipguard.engine.MAX_RATE_KEYS", 1000)
+    monkeypatch.setattr("sipguard.engine.guards.MAX_RATE_KEYS", 1000)
     strict = Jail("scanner", (OffenceKind.SCANNER,), 1, 600.0, 3600.0, unverified_maxretry=1)
     engine = guarded_engine(
         scanner=ScannerPolicy(max_sources=1000), jail=JailPolicy((strict,)), bans=BanList(500)

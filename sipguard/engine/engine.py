@@ -15,41 +15,24 @@ message.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import random
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sipguard.config import Config, Mode, TransportName
-from sipguard.guard import (
-    AuthMode,
-    AuthStage,
-    BanList,
-    BanOrder,
-    CallTable,
-    Drop,
-    GuardContext,
-    GuardState,
-    JailPolicy,
-    JailTable,
-    MemorySink,
-    NonceCounts,
-    NonceFactory,
-    Offence,
-    OffenceKind,
-    Pass,
-    Pipeline,
-    Reject,
-    SecurityEvent,
-    TokenBuckets,
-    UserView,
-    new_sighting_table,
-    standard_stages,
+from sipguard.config import Config, TransportName
+from sipguard.engine.actions import (
+    EngineAction,
+    Notice,
+    Persist,
+    Resolve,
+    Transmit,
 )
-from sipguard.guard.acl import CidrSet, ip_set, source_address
-from sipguard.guard.digest import Algorithm as DigestAlgorithm
+from sipguard.engine.guards import GuardSetup, NoUsers, guard_pipeline, new_bans
+from sipguard.engine.hiding import Hiding
+from sipguard.engine.upstream import DialogMemory, UpstreamAuth
+from sipguard.guard import AuthMode, Drop, GuardContext, Pass, Reject
 from sipguard.proxy.balancer import Balancer, Target
 from sipguard.proxy.core import ProxyCore
 from sipguard.proxy.destination import destination_of
@@ -69,75 +52,13 @@ from sipguard.proxy.probe import ProbeSchedule, build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
-from sipguard.proxy.topology import PARAM as HIDDEN_PARAM
-from sipguard.proxy.topology import USER_PREFIX as HIDDEN_USER
-from sipguard.proxy.topology import TopologyHider
 from sipguard.proxy.via import stamp_received
-from sipguard.sip import Request, Response, SipParseError, SipUri, Uri, parse_message, server_key
-from sipguard.store.base import BindingChange, format_source
+from sipguard.sip import Request, Response, SipParseError, parse_message, server_key
+from sipguard.store.base import format_source
 from sipguard.transport.base import Inbound, Peer, SendFailed
 from sipguard.transport.srv import DEFAULT_PORTS
 
-__all__ = [
-    "Engine",
-    "EngineAction",
-    "GuardSetup",
-    "Notice",
-    "Persist",
-    "PersistBan",
-    "Resolve",
-    "Transmit",
-    "guard_pipeline",
-]
-
-MAX_RATE_KEYS = 262_144
-"""Token buckets kept at once (LRU): a spoofed flood cannot grow them further."""
-MAX_REMEMBERED_NONCES = 65_536
-"""Upstream challenges remembered, by (client address, nonce) (LRU)."""
-MAX_REMEMBERED_DIALOGS = 65_536
-"""Call-IDs whose answering upstream is kept for UAs that ignore Record-Route (LRU)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Transmit:
-    """Send ``data`` to ``dest`` (on ``connection_id`` when it is still open)."""
-
-    dest: Peer
-    data: bytes
-    connection_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Persist:
-    """Write these binding changes to the location store, in order."""
-
-    changes: tuple[BindingChange, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Resolve:
-    """Resolve ``uri`` (RFC 3263) and call ``Engine.resolved(token, peers, ...)``."""
-
-    token: int
-    uri: SipUri
-
-
-@dataclass(frozen=True, slots=True)
-class PersistBan:
-    """Write this ban to the ban store (it is in force in memory already)."""
-
-    order: BanOrder
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something worth one log line (an upstream went down, a message was refused)."""
-
-    event: str
-    fields: tuple[tuple[str, str], ...] = ()
-
-
-EngineAction = Transmit | Persist | PersistBan | Resolve | Notice
+__all__ = ["Engine"]
 
 
 @dataclass(slots=True)
@@ -150,77 +71,6 @@ class _Waiting:
     resolved: dict[int, list[Peer]] = field(default_factory=dict)
     decision: Forward | None = None
     probe: Target | None = None
-
-
-class _NoUsers:
-    """A user view with nobody in it (an engine built without a user store)."""
-
-    def ha1(self, user: str, realm: str, algorithm: DigestAlgorithm) -> str | None:
-        return None
-
-
-class _RecordingSink(MemorySink):
-    """Keeps the last security events and the bans ordered since the last drain."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.new_bans: list[SecurityEvent] = []
-
-    def emit(self, event: SecurityEvent) -> None:
-        super().emit(event)
-        if event.action == "ban":
-            self.new_bans.append(event)
-
-
-@dataclass(slots=True)
-class GuardSetup:
-    """What the guards need from outside: the users, the nonce secret, restored bans."""
-
-    users: UserView
-    nonce_secret: bytes
-    bans: BanList = field(default_factory=BanList)
-
-
-def guard_pipeline(config: Config, identity: LocalIdentity, setup: GuardSetup) -> Pipeline:
-    """The guard pipeline of ``config``: its stages (guard/stages.py) over fresh tables."""
-    realm = config.auth.realm or config.server.domain
-    # Phones often name the server by its address ("1001@192.0.2.10"): our listener
-    # addresses are ours in From/To as much as the domain is.
-    hosts = tuple(listener.host for listener in identity.listeners)
-    policy = dataclasses.replace(config.auth, domains=(*config.auth.domains, *hosts))
-    auth = AuthStage(policy, setup.users, NonceFactory(setup.nonce_secret), realm)
-    # Trusted peers are never banned (issue 5): the jails ignore them.
-    jail_policy = JailPolicy(
-        config.jail.jails, config.jail.ipv6_prefix, (*config.jail.ignore, *config.acl.trusted)
-    )
-    state = GuardState(
-        bans=setup.bans,
-        rates=TokenBuckets(MAX_RATE_KEYS),
-        nonces=NonceCounts(),
-        jails=JailTable(jail_policy),
-        sightings=new_sighting_table(config.scanner),
-        calls=CallTable(
-            ring_seconds=config.fraud.ring_seconds, max_call_seconds=config.fraud.max_call_seconds
-        ),
-    )
-
-    def is_local(uri: Uri) -> bool:
-        # Edge mode: everything goes to the PBX set, which counts as local (issue 5, 8).
-        if config.mode is Mode.EDGE:
-            return True
-        return isinstance(uri, SipUri) and identity.is_local_uri(uri)
-
-    stages = standard_stages(
-        sanity=config.sanity,
-        acl=config.acl,
-        scanner=config.scanner,
-        ratelimit=config.ratelimit,
-        auth=auth,
-        relay=config.relay,
-        fraud=config.fraud,
-        is_local=is_local,
-    )
-    return Pipeline(stages, state, _RecordingSink())
 
 
 class Engine:
@@ -240,7 +90,7 @@ class Engine:
         self.config = config
         self.identity = identity
         self.location = location
-        self.guard = guard or GuardSetup(_NoUsers(), bytes(32))
+        self.guard = guard or GuardSetup(NoUsers(), bytes(32))
         self.pipeline = guard_pipeline(config, identity, self.guard)
         self._unique = unique
         self._rng = rng
@@ -259,9 +109,9 @@ class Engine:
         )
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
-        self._dialogs: OrderedDict[str, Target] = OrderedDict()
-        self._relayed_nonces: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self.hider, self.inside = _topology(config, identity, self.guard.nonce_secret)
+        self._dialogs = DialogMemory()
+        self._upstream_auth = UpstreamAuth()
+        self.hiding = Hiding.of(config, identity, self.guard.nonce_secret)
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -275,7 +125,7 @@ class Engine:
             targets = self.balancer.targets if self.balancer else ()
             self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
         self.pipeline = guard_pipeline(config, self.identity, self.guard)
-        self.hider, self.inside = _topology(config, self.identity, self.guard.nonce_secret)
+        self.hiding = Hiding.of(config, self.identity, self.guard.nonce_secret)
         self.core.record_route = config.server.record_route
         self.core.server_name = config.server.server_name
         self.config = config
@@ -294,8 +144,8 @@ class Engine:
         except SipParseError as exc:
             return self._refuse_unparsable(exc, hop)
         try:
-            if self.hider is not None and _may_hide(inbound.data):
-                message = self.hider.reveal(message)
+            if self.hiding is not None:
+                message = self.hiding.incoming(message, inbound.data)
             if isinstance(message, Response):
                 return self._run(self.core.receive_response(message, hop, now), now, wall)
             return self._receive_request(message, inbound, hop, now, wall)
@@ -344,7 +194,7 @@ class Engine:
             verified=inbound.peer.transport != TransportName.UDP,
         )
         decision = self.pipeline.decide(request, ctx)
-        bans = self._new_bans()
+        bans = new_bans(self.pipeline, self.guard.bans)
         verdict = decision.verdict
         if isinstance(verdict, Pass):
             return None, decision.request, bans
@@ -358,20 +208,6 @@ class Engine:
         )
         hop = Hop(inbound.peer, inbound.connection_id)
         return list(self.core.reply_stateless(reply, hop)), request, bans
-
-    def _new_bans(self) -> list[EngineAction]:
-        sink = self.pipeline.audit
-        if not isinstance(sink, _RecordingSink) or not sink.new_bans:
-            return []
-        out: list[EngineAction] = []
-        for event in sink.new_bans:
-            order = self.guard.bans.get(event.source)
-            if order is not None:
-                out.append(PersistBan(order))
-            fields = (("source", event.source), ("jail", event.stage), ("detail", event.detail))
-            out.append(Notice("banned", fields))
-        sink.new_bans.clear()
-        return out
 
     def send_failed(self, failed: SendFailed, now: float, wall: float) -> list[EngineAction]:
         """The transport could not deliver to ``failed.dest``."""
@@ -418,9 +254,9 @@ class Engine:
             event = queue.popleft()
             if isinstance(event, Send):
                 message = event.message
-                if self.hider is not None and not self._is_inside(event.hop.peer):
+                if self.hiding is not None:
                     try:
-                        message = self.hider.hide(message, event.hop.peer)
+                        message = self.hiding.outgoing(message, event.hop.peer)
                     except SipParseError as exc:
                         # Sent as it is, it would show what hiding is for: not sent.
                         out.append(Notice("not sent: cannot hide", (("reason", exc.reason),)))
@@ -433,20 +269,17 @@ class Engine:
                     and isinstance(message, Response)
                     and message.status in (401, 407)
                 ):
-                    self._remember_challenge(message, event.hop.peer.host)
+                    self._upstream_auth.challenge_sent(message, event.hop.peer.host)
             elif isinstance(event, RouteRequest):
                 queue.extend(self._route(event, now, wall))
             elif isinstance(event, BranchOutcome):
-                out += self._upstream_auth(event, wall)
+                out += self._upstream_offence(event, wall)
                 out += self._health(event, now)
             elif isinstance(event, OriginatedResult):
                 out += self._probe_result(event, now)
             else:
                 out.append(event)
         return out
-
-    def _is_inside(self, peer: Peer) -> bool:
-        return source_address(peer.host) in self.inside
 
     def _call_progress(self, response: Response, now: float) -> None:
         # The toll-fraud call count: a final answer to an INVITE ends an unanswered call
@@ -583,61 +416,18 @@ class Engine:
             return ()
         upstreams = self.balancer.candidates(request.call_id, self._rng)
         if request.to.tag is not None:
-            return self._dialog_first(request.call_id, upstreams)
+            return self._dialogs.first(request.call_id, upstreams)
         return upstreams
 
-    def _dialog_first(self, call_id: str, upstreams: Sequence[Target]) -> Sequence[Target]:
-        # A UA that ignores Record-Route sends in-dialog requests to us, not to the PBX
-        # that answered: they go to that PBX first (the one its INVITE's 2xx came from).
-        target = self._dialogs.get(call_id)
-        if target is None or target not in upstreams:
-            return upstreams
-        return (target, *(t for t in upstreams if t is not target))
-
-    def _remember_dialog(self, call_id: str, target: Target) -> None:
-        self._dialogs[call_id] = target
-        self._dialogs.move_to_end(call_id)
-        if len(self._dialogs) > MAX_REMEMBERED_DIALOGS:
-            self._dialogs.popitem(last=False)
-
-    def _remember_challenge(self, challenge: Response, host: str) -> None:
-        # Upstream auth: the nonce of a challenge we carried to ``host``. Credentials that
-        # come back from there with it prove the address receives our packets (it read
-        # the challenge), so the PBX refusing them is verified evidence for the jails.
-        try:
-            values = (*challenge.www_authenticate, *challenge.proxy_authenticate)
-        except SipParseError:
-            return
-        for value in values:
-            nonce = value.params.get("nonce")
-            if nonce:
-                self._relayed_nonces[(host, nonce)] = None
-                self._relayed_nonces.move_to_end((host, nonce))
-        while len(self._relayed_nonces) > MAX_REMEMBERED_NONCES:
-            self._relayed_nonces.popitem(last=False)
-
-    def _upstream_auth(self, outcome: BranchOutcome, wall: float) -> list[EngineAction]:
-        # [auth] mode = "upstream": fail2ban in the path. A request that carried
-        # credentials and is answered 401, 407 or 403 is an authentication failure.
-        request, source = outcome.request, outcome.source
-        if (
-            self.config.auth.mode is not AuthMode.UPSTREAM
-            or outcome.status not in (401, 403, 407)
-            or request is None
-            or source is None
-        ):
+    def _upstream_offence(self, outcome: BranchOutcome, wall: float) -> list[EngineAction]:
+        # [auth] mode = "upstream": fail2ban in the path (engine/upstream.py grades it).
+        if self.config.auth.mode is not AuthMode.UPSTREAM:
             return []
-        try:
-            credentials = (*request.authorization, *request.proxy_authorization)
-        except SipParseError:
-            credentials = ()
-        if not credentials:
-            return []  # the first challenge of a login, not a failure
-        host = source.peer.host
-        nonce = credentials[0].params.get("nonce", "")
-        verified = source.reliable or (host, nonce) in self._relayed_nonces
-        self.pipeline.report(Offence(OffenceKind.AUTH_FAILURE, host, verified), wall)
-        return self._new_bans()
+        offence = self._upstream_auth.offence(outcome)
+        if offence is None:
+            return []
+        self.pipeline.report(offence, wall)
+        return new_bans(self.pipeline, self.guard.bans)
 
     def _health(self, outcome: BranchOutcome, now: float) -> list[EngineAction]:
         target = outcome.tag
@@ -645,7 +435,7 @@ class Engine:
             return []
         forwarded = outcome.request
         if forwarded is not None and forwarded.method == "INVITE" and 200 <= outcome.status < 300:
-            self._remember_dialog(forwarded.call_id, target)
+            self._dialogs.remember(forwarded.call_id, target)
         if outcome.timed_out:
             event = self.balancer.mark(target, False, now, reason=FailureReason.TIMEOUT)
         elif outcome.transport_failed:
@@ -712,24 +502,6 @@ class Engine:
             for s in sends
             if isinstance(s, Send)
         ]
-
-
-def _topology(
-    config: Config, identity: LocalIdentity, secret: bytes
-) -> tuple[TopologyHider | None, CidrSet]:
-    """The hider and the inside networks, when ``[topology] hide`` is on."""
-    policy = config.topology
-    if not policy.hide:
-        return None, CidrSet([])
-    inside = policy.inside or tuple(
-        str(ip) for up in config.upstream if (ip := normalize_ip(up.uri.host_bare)) is not None
-    )
-    return TopologyHider(secret, identity), ip_set(inside, "topology.inside")
-
-
-def _may_hide(data: bytes) -> bool:
-    # The cheap test that keeps unhidden traffic off the token code.
-    return HIDDEN_PARAM.encode() in data or HIDDEN_USER.encode() in data
 
 
 def _starts_something(request: Request) -> bool:
