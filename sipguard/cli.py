@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sipguard import __version__, bans_cli, users_cli
+from sipguard import __version__, bans_cli, certs_cli, users_cli
 from sipguard.config import Config, ConfigError, LogConfig, load_config
 from sipguard.logs import setup_logging
 
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
     users_cli.add_user_parser(commands)  # users add|remove|list
     bans_cli.add_parser(commands)  # bans list|add|remove
+    certs_cli.add_parser(commands)  # certs init|client|show
     return parser
 
 
