@@ -52,6 +52,7 @@ __all__ = [
     "RegistrarConfig",
     "ServerConfig",
     "Setting",
+    "TlsConfig",
     "TopologyConfig",
     "TransportConfig",
     "TransportName",
@@ -282,6 +283,32 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """``[tls]``: certificates and the rules of every TLS listener and outbound connection."""
+
+    cert: Path | None = None
+    """PEM certificate chain (leaf first); unset: a self-signed certificate is generated
+    in ``state_dir/certs`` on first run (and logged)."""
+    key: Path | None = None
+    """PEM private key of ``cert`` (mode 0600)."""
+    ca: Path | None = None
+    """PEM CA bundle that signs client certificates (mutual TLS) and, when set, the
+    upstreams' certificates; unset: upstreams are checked against the system's CAs."""
+    verify_clients: str = setting("optional", choices=("none", "optional", "required"))
+    """Ask TLS clients for a certificate signed by ``ca``: "none", "optional" (a client
+    without one is untrusted but served) or "required" (refused at the handshake)."""
+    min_version: str = setting("1.2", choices=("1.2", "1.3"))
+    """The oldest TLS version accepted, in and out."""
+    handshake_timeout: float = setting(10 * SECONDS, gt=0)
+    """A handshake not finished by then is closed."""
+    handshakes_per_source: float = 10.0
+    """New TLS handshakes one source IP may start per second (burst: twice that);
+    more connections are closed before the handshake. 0: no limit."""
+    verify_upstreams: bool = True
+    """Check the certificate and host name of upstreams reached over TLS."""
+
+
+@dataclass(frozen=True, slots=True)
 class TopologyConfig:
     """``[topology]``: hide the inside's addresses from everything outside it
     (``proxy/topology.py``)."""
@@ -309,6 +336,7 @@ class Config:
     dns: DnsConfig = field(default_factory=DnsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     topology: TopologyConfig = field(default_factory=TopologyConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
     # The guard pipeline's stages, in the order they run (guard/pipeline.py), one
     # top-level table each: [sanity], [acl], [scanner], [ratelimit], [jail], [auth], [relay],
     # [fraud].

@@ -53,6 +53,7 @@ from sipguard.transport.manager import TransportManager
 from sipguard.transport.resolver import Resolver
 from sipguard.transport.srv import ResolveError
 
+
 class _SyncBans:
     """A writer-queue item: re-read bans.sqlite into the running ban list (SIGHUP)."""
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Peer", "TransportName", "is_canonical_ipv4"]
+__all__ = ["Peer", "TlsPeer", "TransportName", "is_canonical_ipv4"]
 
 # dec-octet without leading zeros (RFC 5954 §4.1): text that matches is the one spelling
 # ``ipaddress`` would give, so it can be compared as text.
@@ -49,3 +49,13 @@ class Peer:
         if ":" in self.host:
             return f"[{self.host}]:{self.port}"
         return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsPeer:
+    """Who a TLS peer proved to be: its verified certificate (mutual TLS)."""
+
+    fingerprint: str
+    """``SHA256:AB:CD:...`` of the DER certificate, upper case."""
+    names: tuple[str, ...] = ()
+    """The subjectAltName DNS names and URIs, as written."""

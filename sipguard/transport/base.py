@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sipguard.sip.transports import Peer, is_canonical_ipv4
+from sipguard.sip.transports import Peer, TlsPeer, is_canonical_ipv4
 
 if TYPE_CHECKING:
     from sipguard.config import ListenConfig
@@ -51,6 +51,8 @@ class Inbound:
     """The stream connection it came on; None for UDP."""
     received_at: float
     """Event-loop time (``loop.time()``)."""
+    tls_peer: TlsPeer | None = None
+    """The verified certificate of a TLS peer (mutual TLS), if it presented one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,11 @@ class Metric(StrEnum):
     """Aborted: the peer did not read and our write buffer passed its cap."""
     TCP_CLOSE_ABORTED = "tcp_close_aborted"
     """Aborted: a close did not finish (unflushed writes) within the linger bound."""
+    TLS_HANDSHAKES = "tls_handshakes"
+    TLS_HANDSHAKE_FAILURES = "tls_handshake_failures"
+    """Closed: a handshake failed (old version, weak cipher, bad certificate) or timed out."""
+    TLS_REFUSED_RATE = "tls_refused_rate"
+    """Closed before the handshake: the source is over its handshakes per second."""
     TCP_CONNECTS = "tcp_connects"
     TCP_CONNECT_FAILURES = "tcp_connect_failures"
     MESSAGES_RECEIVED = "messages_received"

@@ -51,12 +51,14 @@ from sipguard.transport.tcp import (
     connect,
     open_tcp_listener,
 )
+from sipguard.transport.tls import TlsSetup
 from sipguard.transport.udp import UdpListener, open_udp_listener
 
 __all__ = ["ABORT_WAIT", "TransportManager"]
 
 ABORT_WAIT = 1.0
 """Seconds ``stop`` waits for aborted connections to report themselves gone."""
+_STREAMS = frozenset({TransportName.TCP, TransportName.TLS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,11 @@ class TransportManager:
         on_send_failed: SendFailedHandler,
         *,
         stream_limits: StreamLimits = DEFAULT_STREAM_LIMITS,
+        tls: TlsSetup | None = None,
     ) -> None:
         self._config = config
+        self.tls = tls
+        """The TLS contexts (``tls.reload`` for new certificates); None: no TLS at all."""
         self._on_message = on_message
         self._on_send_failed = on_send_failed
         self._stream_limits = stream_limits
@@ -108,6 +113,7 @@ class TransportManager:
             self._stream_limits,
             self._on_message,
             self._counts,
+            self.tls,
         )
         try:
             for listen in listeners:
@@ -147,7 +153,10 @@ class TransportManager:
             limits = self._config.limits
             udp = await open_udp_listener(listen, limits, self._on_message, self._counts)
             return _Listening(udp.local, address_family(udp.local.host), udp=udp)
-        if listen.transport is TransportName.TCP:
+        if listen.transport is TransportName.TLS and (self.tls is None or self.tls.server is None):
+            where = Peer(listen.transport, listen.host, listen.port).hostport
+            raise TransportError(f"tls listener {where} has no certificate")
+        if listen.transport in _STREAMS:
             tcp = await open_tcp_listener(listen, env)
             return _Listening(tcp.local, address_family(tcp.local.host), tcp=tcp)
         where = Peer(listen.transport, listen.host, listen.port).hostport
@@ -206,19 +215,21 @@ class TransportManager:
         *,
         connection_id: int | None = None,
         local: Peer | None = None,
+        server_name: str | None = None,
     ) -> None:
         """Send ``data`` to ``dest``; failures are reported later through ``on_send_failed``.
 
         ``local`` (UDP only) picks the listener to send from, e.g. the ``Inbound.local`` a
         request came in on; by default the first listener of the destination's family.
+        ``server_name`` (TLS) is the name a new connection checks the certificate for.
         """
         self._started()
         if self._stopping:
             reason: str | None = "transport stopped"
         elif dest.transport is TransportName.UDP:
             reason = self._send_datagram(dest, data, local)
-        elif dest.transport is TransportName.TCP:
-            reason = self._send_stream(dest, data, connection_id)
+        elif dest.transport in _STREAMS:
+            reason = self._send_stream(dest, data, connection_id, server_name)
         else:
             reason = f"{dest.transport} is not supported yet"
         if reason is not None:
@@ -237,29 +248,36 @@ class TransportManager:
             return f"no udp listener to send to {dest.hostport}"
         return listening.udp.send(dest, data)
 
-    def _send_stream(self, dest: Peer, data: bytes, connection_id: int | None) -> str | None:
+    def _send_stream(
+        self, dest: Peer, data: bytes, connection_id: int | None, server_name: str | None
+    ) -> str | None:
         connection = None if connection_id is None else self._table.get(connection_id)
         if connection is None:
             connection = self._table.find(dest)
         if connection is None:
-            opened = self._open_connection(dest)
+            opened = self._open_connection(dest, server_name)
             if isinstance(opened, str):
                 return opened
             connection = opened
         return connection.write(data)
 
-    def _open_connection(self, dest: Peer) -> StreamConnection | str:
+    def _open_connection(self, dest: Peer, server_name: str | None) -> StreamConnection | str:
         env = self._started()
         if not self._table.has_room():
             return "connection limit reached"
+        if dest.transport is TransportName.TLS and self.tls is None:
+            return "no TLS set up"
         try:
             family = address_family(dest.host)
         except TransportError as error:
             return str(error)
-        listening = self._listener(TransportName.TCP, family)
+        listening = self._listener(dest.transport, family)
         local = None if listening is None else listening.local
-        remote = Peer(TransportName.TCP, canonical_host(dest.host), dest.port)
-        connection = StreamConnection(env, Direction.OUTBOUND, local, remote)
+        remote = Peer(dest.transport, canonical_host(dest.host), dest.port)
+        connection = StreamConnection(
+            env, Direction.OUTBOUND, local, remote, transport=dest.transport,
+            server_name=server_name,
+        )  # fmt: skip
         connection.connection_id = self._table.add(connection)
         self._counts[Metric.TCP_CONNECTS] += 1
         task = env.loop.create_task(self._connect(connection))

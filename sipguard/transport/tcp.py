@@ -1,4 +1,4 @@
-"""TCP: one protocol class for accepted and opened connections, a framer each.
+"""TCP and TLS: one protocol class for accepted and opened connections, a framer each.
 
 Rules of this file:
 - Bytes in → ``StreamFramer`` → each whole message → ``on_message``, synchronously. The
@@ -12,12 +12,19 @@ Rules of this file:
 - A peer that does not read cannot make us buffer without bound: past
   ``StreamLimits.max_write_buffer`` asyncio calls ``pause_writing`` and we abort.
 - Nothing here raises for I/O reasons: ``write`` returns a failure reason or None.
+- TLS (``transport/tls.py`` makes the contexts): an accepted connection is admitted by
+  the caps and the per-source handshake budget first, as plain TCP, and only then does
+  its ``TlsSession`` (memory buffers) start the handshake, so a refused source costs no
+  handshake. Until the handshake is done the connection is "connecting": writes queue,
+  and the handshake timeout bounds it. An opened one handshakes inside
+  ``create_connection``, checking the server's certificate and name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from dataclasses import dataclass
 from enum import Enum, auto
 from typing import cast
@@ -26,6 +33,7 @@ from sipguard.config import ListenConfig, TransportName
 from sipguard.sip.errors import SipParseError
 from sipguard.sip.framing import MAX_CHUNK, PONG, FramedMessage, KeepAlivePing, StreamFramer
 from sipguard.sip.limits import ParseLimits
+from sipguard.sip.transports import TlsPeer
 from sipguard.transport.base import (
     Counts,
     Inbound,
@@ -42,6 +50,7 @@ from sipguard.transport.connections import (
     StreamLimits,
     expiry_metric,
 )
+from sipguard.transport.tls import TlsSession, TlsSetup, tls_peer
 
 __all__ = [
     "LISTEN_BACKLOG",
@@ -66,6 +75,8 @@ class StreamEnv:
     stream_limits: StreamLimits
     on_message: MessageHandler
     counts: Counts
+    tls: TlsSetup | None = None
+    """Read at each new handshake (``TlsSetup.reload`` swaps its contexts)."""
 
 
 class _State(Enum):
@@ -75,26 +86,36 @@ class _State(Enum):
     CLOSED = auto()
 
 
-def _peer(address: tuple[str | int, ...]) -> Peer:
-    return Peer(TransportName.TCP, canonical_host(str(address[0])), int(address[1]))
+def _peer(address: tuple[str | int, ...], transport: TransportName = TransportName.TCP) -> Peer:
+    return Peer(transport, canonical_host(str(address[0])), int(address[1]))
 
 
 class StreamConnection(asyncio.Protocol):
-    """One TCP connection, accepted (INBOUND) or opened by us (OUTBOUND)."""
+    """One TCP or TLS connection, accepted (INBOUND) or opened by us (OUTBOUND)."""
 
     remote: Peer
     """Set at construction (outbound) or when accepted (inbound)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the connection's identity, named
         self,
         env: StreamEnv,
         direction: Direction,
         local: Peer | None,
         remote: Peer | None = None,
+        *,
+        transport: TransportName = TransportName.TCP,
+        server_name: str | None = None,
     ) -> None:
         self._env = env
         self.direction = direction
         self._local = local
+        self.transport_name = transport
+        self.server_name = server_name
+        """Outbound TLS: the name the server's certificate must carry (else its address)."""
+        self.tls_peer: TlsPeer | None = None
+        """The verified certificate of the peer (TLS with a client certificate)."""
+        self._session: TlsSession | None = None
+        self._handshake_timer: asyncio.TimerHandle | None = None
         if remote is not None:
             self.remote = remote
         self.connection_id: int | None = None
@@ -114,6 +135,11 @@ class StreamConnection(asyncio.Protocol):
         return self._state in (_State.CONNECTING, _State.OPEN)
 
     @property
+    def tls_setup(self) -> TlsSetup | None:
+        """The TLS contexts when this is a TLS connection."""
+        return self._env.tls if self.transport_name is TransportName.TLS else None
+
+    @property
     def connecting(self) -> bool:
         """An outbound connection not yet established."""
         return self._state is _State.CONNECTING
@@ -126,9 +152,19 @@ class StreamConnection(asyncio.Protocol):
         self.last_activity = self._env.loop.time()
         sockname = transport.get_extra_info("sockname")
         if self._local is None and sockname is not None:
-            self._local = _peer(sockname)
-        if self.direction is Direction.INBOUND and not self._admit(self._transport):
-            return
+            self._local = _peer(sockname, self.transport_name)
+        if self.direction is Direction.INBOUND:
+            if not self._admit(self._transport):
+                return
+            if self.transport_name is TransportName.TLS:
+                self._begin_tls()
+                return
+        elif self.transport_name is TransportName.TLS:
+            self.tls_peer = tls_peer(transport.get_extra_info("ssl_object"))
+        self._open()
+
+    def _open(self) -> None:
+        assert self._transport is not None  # noqa: S101 - called once connected
         self._state = _State.OPEN
         high = self._env.stream_limits.max_write_buffer
         self._transport.set_write_buffer_limits(high=high, low=high // 2)
@@ -137,6 +173,10 @@ class StreamConnection(asyncio.Protocol):
             self.write(data)
 
     def data_received(self, data: bytes) -> None:
+        if self._session is not None:
+            data = self._decrypt(self._session, data)
+            if not data:
+                return
         if self._state is not _State.OPEN:
             return
         now = self._env.loop.time()
@@ -157,6 +197,9 @@ class StreamConnection(asyncio.Protocol):
         return False  # let asyncio close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
         self._state = _State.CLOSED
         self._transport = None
         if self.connection_id is not None:
@@ -180,7 +223,7 @@ class StreamConnection(asyncio.Protocol):
             return None
         if self._state is not _State.OPEN or self._transport is None:
             return "connection closed"
-        self._transport.write(data)
+        self._transport.write(data if self._session is None else self._session.send(data))
         self.last_activity = self._env.loop.time()
         # pause_writing may have aborted us inside write().
         return None if self.usable else "write buffer overflow"
@@ -211,6 +254,8 @@ class StreamConnection(asyncio.Protocol):
         if metric is not None:
             self._env.counts[metric] += 1
         self._mark_closing()
+        if self._session is not None:
+            self._transport.write(self._session.close())
         self._transport.close()
 
     def abort(self, metric: Metric | None = None) -> None:
@@ -229,11 +274,50 @@ class StreamConnection(asyncio.Protocol):
 
     # -- internals ----------------------------------------------------------------------
 
+    def _begin_tls(self) -> None:
+        tls = self._env.tls
+        if tls is None or tls.server is None or self._transport is None:
+            self.abort(Metric.TLS_HANDSHAKE_FAILURES)
+            return
+        if not tls.budget.allow(self.remote.host, self._env.loop.time()):
+            self.abort(Metric.TLS_REFUSED_RATE)
+            return
+        self._session = TlsSession(tls.server)
+        self._handshake_timer = self._env.loop.call_later(
+            tls.handshake_timeout, self._handshake_overdue
+        )
+
+    def _handshake_overdue(self) -> None:
+        self._handshake_timer = None
+        if self._state is _State.CONNECTING:
+            self.abort(Metric.TLS_HANDSHAKE_FAILURES)
+
+    def _decrypt(self, session: TlsSession, data: bytes) -> bytes:
+        """``data`` from the wire as plaintext (b"" while handshaking or when done)."""
+        try:
+            plain, reply = session.receive(data)
+        except ssl.SSLError:
+            failed = self._state is _State.CONNECTING
+            self.abort(Metric.TLS_HANDSHAKE_FAILURES if failed else Metric.TCP_FRAMING_ERRORS)
+            return b""
+        if reply and self._transport is not None:
+            self._transport.write(reply)
+        if self._state is _State.CONNECTING and session.established:
+            if self._handshake_timer is not None:
+                self._handshake_timer.cancel()
+                self._handshake_timer = None
+            self.tls_peer = tls_peer(session.ssl_object)
+            self._env.counts[Metric.TLS_HANDSHAKES] += 1
+            self._open()
+        if session.closed:
+            self.close()
+        return plain
+
     def _admit(self, transport: asyncio.Transport) -> bool:
         peername = transport.get_extra_info("peername")
         refusal = Metric.TCP_REFUSED_TOTAL
         if peername is not None:
-            self.remote = _peer(peername)
+            self.remote = _peer(peername, self.transport_name)
             refusal_or_none = self._env.table.refusal(self.remote)
             if refusal_or_none is None:
                 self.connection_id = self._env.table.add(self)
@@ -262,7 +346,9 @@ class StreamConnection(asyncio.Protocol):
                 self.message_started_at = None
                 self._env.counts[Metric.MESSAGES_RECEIVED] += 1
                 local = self._local if self._local is not None else self.remote
-                inbound = Inbound(event.data, self.remote, local, self.connection_id, now)
+                inbound = Inbound(
+                    event.data, self.remote, local, self.connection_id, now, self.tls_peer
+                )
                 self._env.on_message(inbound)
                 if self._state is not _State.OPEN:
                     return False
@@ -294,12 +380,14 @@ class TcpListener:
 
 
 async def open_tcp_listener(listen: ListenConfig, env: StreamEnv) -> TcpListener:
-    """Bind ``listen`` and start accepting; raises BindError naming the address."""
+    """Bind ``listen`` (TCP or TLS) and start accepting; raises BindError naming the
+    address."""
     sock = bind_socket(listen, socket.SOCK_STREAM)
+    transport = listen.transport
     try:
-        local = _peer(sock.getsockname())
+        local = _peer(sock.getsockname(), transport)
         server = await env.loop.create_server(
-            lambda: StreamConnection(env, Direction.INBOUND, local),
+            lambda: StreamConnection(env, Direction.INBOUND, local, transport=transport),
             sock=sock,
             backlog=LISTEN_BACKLOG,
         )
@@ -315,8 +403,19 @@ async def connect(connection: StreamConnection) -> str | None:
     Unbounded: the caller bounds it with ``asyncio.timeout``.
     """
     dest = connection.remote
+    loop = asyncio.get_running_loop()
+    tls = connection.tls_setup
     try:
-        await asyncio.get_running_loop().create_connection(lambda: connection, dest.host, dest.port)
+        if tls is None:
+            await loop.create_connection(lambda: connection, dest.host, dest.port)
+        else:
+            await loop.create_connection(
+                lambda: connection, dest.host, dest.port, ssl=tls.client,
+                server_hostname=connection.server_name or dest.host,
+                ssl_handshake_timeout=tls.handshake_timeout,
+            )  # fmt: skip
+    except ssl.SSLError as error:
+        return f"TLS to {dest.hostport} failed: {error.reason or error}"
     except OSError as error:
         return f"connect to {dest.hostport} failed: {error.strerror or error}"
     return None

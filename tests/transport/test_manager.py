@@ -28,6 +28,7 @@ from sipguard.transport import (
     new_event_loop,
 )
 from sipguard.transport import run as run_main
+from sipguard.transport.tls import TlsSetup
 
 T = TypeVar("T")
 UDP, TCP = TransportName.UDP, TransportName.TCP
@@ -80,12 +81,14 @@ def sip_message(n: int = 1, body: bytes = b"") -> bytes:
 class Edge:
     """A manager plus what it handed up."""
 
-    def __init__(self, config: TransportConfig, limits: StreamLimits) -> None:
+    def __init__(
+        self, config: TransportConfig, limits: StreamLimits, tls: TlsSetup | None = None
+    ) -> None:
         self.inbound: list[Inbound] = []
         self.failed: list[SendFailed] = []
         self.reply: Callable[[Inbound], bytes | None] = lambda _inbound: None
         self.manager = TransportManager(
-            config, self._message, self.failed.append, stream_limits=limits
+            config, self._message, self.failed.append, stream_limits=limits, tls=tls
         )
 
     def _message(self, inbound: Inbound) -> None:
@@ -110,8 +113,9 @@ async def running(
     *listens: tuple[TransportName, str] | ListenConfig,
     config: TransportConfig | None = None,
     limits: StreamLimits = FAST,
+    tls: TlsSetup | None = None,
 ) -> AsyncIterator[Edge]:
-    edge = Edge(config or TransportConfig(), limits)
+    edge = Edge(config or TransportConfig(), limits, tls)
     listen = [
         item if isinstance(item, ListenConfig) else ListenConfig(item[0], item[1], 0)
         for item in listens
@@ -334,11 +338,21 @@ def test_stop_closes_everything(loop_factory, transport: TransportName) -> None:
 def test_unsupported_transport_fails_asynchronously(loop_factory) -> None:
     async def body() -> None:
         async with running((UDP, "127.0.0.1")) as edge:
-            dest = Peer(TransportName.TLS, "127.0.0.1", 5061)
+            dest = Peer(TransportName.WS, "127.0.0.1", 5061)
             edge.manager.send(dest, b"x", connection_id=7)
             assert edge.failed == []
             await eventually(lambda: bool(edge.failed))
-            assert edge.failed == [SendFailed(dest, b"x", "tls is not supported yet", 7)]
+            assert edge.failed == [SendFailed(dest, b"x", "ws is not supported yet", 7)]
+
+
+@LOOPS
+def test_tls_without_contexts_fails_asynchronously(loop_factory) -> None:
+    async def body() -> None:
+        async with running((UDP, "127.0.0.1")) as edge:
+            dest = Peer(TransportName.TLS, "127.0.0.1", 5061)
+            edge.manager.send(dest, b"x")
+            await eventually(lambda: bool(edge.failed))
+            assert edge.failed == [SendFailed(dest, b"x", "no TLS set up", None)]
 
     run(loop_factory, body)
 
