@@ -729,12 +729,22 @@ def _check_topology(config: Config) -> None:
         raise _KeyValueError(("topology", "inside"), problem)
 
 
+def _check_tls(config: Config) -> None:
+    tls = config.tls
+    if (tls.cert is None) != (tls.key is None):
+        missing = "key" if tls.key is None else "cert"
+        raise _KeyValueError(("tls", missing), "cert and key go together: set both or neither")
+    if tls.verify_clients == "required" and tls.ca is None:
+        raise _KeyValueError(("tls", "ca"), 'needed for verify_clients = "required"')
+
+
 _CHECKS: tuple[Callable[[Config], None], ...] = (
     _check_listeners,
     _check_upstream,
     _check_expiries,
     _check_cidrs,
     _check_topology,
+    _check_tls,
 )
 
 

@@ -47,6 +47,7 @@ from sipguard.store.bans import SqliteBanStore
 from sipguard.store.base import BindingChange, StoreError
 from sipguard.store.sqlite import SqliteLocationStore
 from sipguard.store.users import SqliteUserStore
+from sipguard.tls_files import TlsFiles, load_tls
 from sipguard.transport.base import Inbound, Peer, SendFailed, TransportError
 from sipguard.transport.loop import run as run_loop
 from sipguard.transport.manager import TransportManager
@@ -87,6 +88,7 @@ class Node:
         self._timer_at: float | None = None
         self._stopping = asyncio.Event()
         self._reload = asyncio.Event()
+        self._tls_files: TlsFiles | None = None
         self.draining = False
 
     async def start(self) -> None:
@@ -102,7 +104,10 @@ class Node:
         location = Location()
         location.load(await self.store.load(time.time()))
         guard = await self._open_guard_stores(state_dir)
-        self.manager = TransportManager(self.config.transport, self._on_message, self._on_failed)
+        tls, self._tls_files = load_tls(self.config)
+        self.manager = TransportManager(
+            self.config.transport, self._on_message, self._on_failed, tls=tls
+        )
         await self.manager.start(self.config.listen)
         listeners = tuple(
             ListenAddress(p.transport, p.host, p.port) for p in self.manager.listeners
@@ -190,6 +195,7 @@ class Node:
             except StoreError as exc:
                 log.error("reload: users not re-read, the old ones stay: %s", exc)  # noqa: TRY400
             self.engine.reconfigure(new, asyncio.get_running_loop().time())
+            self._reload_tls()
             # `sipguard bans add|remove` while running: re-read after pending ban writes.
             self._writes.put_nowait(_SYNC_BANS)
         log.info("policy reloaded from %s", new.source)
@@ -331,6 +337,20 @@ class Node:
             await asyncio.sleep(EXPIRY_SWEEP)
             if self.engine is not None:
                 self._carry_out(self.engine.expire_bindings(time.time()))
+            if self._tls_files is not None and self._tls_files.changed(self.config):
+                self._reload_tls()
+
+    def _reload_tls(self) -> None:
+        # New handshakes use the new certificate; connections already up keep theirs.
+        if self.manager is None or self.manager.tls is None:
+            return
+        try:
+            tls, self._tls_files = load_tls(self.config, announce=False)
+        except TransportError as exc:
+            log.error("TLS not reloaded, the old certificate stays: %s", exc)  # noqa: TRY400
+            return
+        self.manager.tls.reload(tls)
+        log.info("TLS certificate loaded from %s", self._tls_files.cert)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str | None = None) -> None:
         task = asyncio.ensure_future(coro)

@@ -52,7 +52,7 @@ def test_check_config_good(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_check_config_default_summary(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (in_tmp / "empty.toml").write_text("", encoding="utf-8")
     assert main(["check-config", "empty.toml"]) == 0
-    assert capsys.readouterr().out == "empty.toml: OK (mode registrar, 2 listeners, 0 upstreams)\n"
+    assert capsys.readouterr().out == "empty.toml: OK (mode registrar, 3 listeners, 0 upstreams)\n"
 
 
 def test_check_config_bad(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:

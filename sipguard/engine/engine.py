@@ -105,7 +105,7 @@ class Engine:
         targets = self.balancer.targets if self.balancer else ()
         self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
         self.supported = frozenset(
-            t for t in (listen.transport for listen in config.listen) if t in ("udp", "tcp")
+            t for t in (listen.transport for listen in config.listen) if t in ("udp", "tcp", "tls")
         )
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
@@ -191,6 +191,7 @@ class Engine:
             inbound.local,
             now,
             wall,
+            tls_peer=inbound.tls_peer,
             verified=inbound.peer.transport != TransportName.UDP,
         )
         decision = self.pipeline.decide(request, ctx)

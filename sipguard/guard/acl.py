@@ -6,6 +6,14 @@ with ``ctx.trusted`` set (a PBX or a carrier trunk: no authentication asked late
 sanity and rate limits still apply); an address outside a non-empty allow list is
 dropped (NOT_ALLOWED); an empty allow list allows everyone.
 
+A TLS peer whose verified certificate is listed (``trusted_fingerprints``, or a SAN in
+``trusted_names``) is trusted like a listed address: mutual TLS is the natural way to
+admit a carrier trunk or a remote office whose addresses change.
+
+TLS first: ``plaintext_methods`` names the methods an untrusted source may send over a
+plaintext transport (udp, tcp, ws); others get 403 "TLS Required" (TLS_REQUIRED), so
+that, with the recommended setting, credentials for REGISTER only travel encrypted.
+
 Per-listener overrides are keyed by a transport name (``"udp"``) or by one listener
 (``"udp:192.0.2.1:5060"``, ``"tls:[2001:db8::1]:5061"``); the exact listener wins over
 its transport. An override can take only trusted sources (plaintext UDP only from the
@@ -28,9 +36,9 @@ import netaddr  # type: ignore[import-untyped]  # netaddr 1.3 ships no type info
 from sipguard.guard.context import GuardContext
 from sipguard.guard.pipeline import Outcome
 from sipguard.guard.state import GuardState
-from sipguard.guard.verdict import Drop, Pass, Reason
+from sipguard.guard.verdict import Drop, Pass, Reason, Reject
 from sipguard.sip import Request
-from sipguard.sip.transports import Peer, TransportName
+from sipguard.sip.transports import Peer, TlsPeer, TransportName
 
 __all__ = ["AclPolicy", "AclStage", "CidrSet", "ListenerAcl", "ip_set", "source_address"]
 
@@ -57,6 +65,15 @@ class AclPolicy:
     """Trusted peers (PBXs, carrier trunks): allowed, and no authentication asked."""
     listeners: Mapping[str, ListenerAcl] = field(default_factory=dict)
     """Overrides by ``"transport"`` or ``"transport:host:port"`` of the listener."""
+    trusted_fingerprints: tuple[str, ...] = ()
+    """SHA-256 fingerprints (``SHA256:AB:CD:...``) of client certificates that make a TLS
+    peer trusted (``sipguard certs show FILE`` prints them)."""
+    trusted_names: tuple[str, ...] = ()
+    """subjectAltName DNS names or URIs of verified client certificates that make a TLS
+    peer trusted (any case)."""
+    plaintext_methods: tuple[str, ...] = ("*",)
+    """Methods an untrusted source may send over udp, tcp or ws; ``"*"``: every one.
+    Others get 403 TLS Required."""
 
 
 Address = tuple[int, int]
@@ -110,6 +127,10 @@ class AclStage:
         self._deny = ip_set(self.policy.deny, "deny")
         self._allow = ip_set(self.policy.allow, "allow")
         self._trusted = ip_set(self.policy.trusted, "trusted")
+        self._fingerprints = frozenset(f.upper() for f in self.policy.trusted_fingerprints)
+        self._names = frozenset(n.lower() for n in self.policy.trusted_names)
+        methods = self.policy.plaintext_methods
+        self._plaintext: frozenset[str] | None = None if "*" in methods else frozenset(methods)
         self._overrides: dict[tuple[str, str | None, int | None], _Override] = {}
         for key, override in self.policy.listeners.items():
             allow = None if override.allow is None else ip_set(override.allow, f"{key} allow")
@@ -122,7 +143,7 @@ class AclStage:
             return Outcome(Drop(Reason.NOT_ALLOWED, "source is not an IP address"))
         if address in self._deny:
             return Outcome(Drop(Reason.ACL_DENIED))
-        trusted = address in self._trusted
+        trusted = address in self._trusted or self._trusted_certificate(ctx.tls_peer)
         override = self._override(ctx.listener)
         if override is not None and override.trusted_only and not trusted:
             return Outcome(Drop(Reason.NOT_ALLOWED, "listener takes trusted sources only"))
@@ -131,7 +152,21 @@ class AclStage:
         allow = self._allow if override is None or override.allow is None else override.allow
         if not allow.empty and address not in allow:
             return Outcome(Drop(Reason.NOT_ALLOWED))
-        return Outcome(Pass())
+        return self._tls_first(request, ctx)
+
+    def _tls_first(self, request: Request, ctx: GuardContext) -> Outcome:
+        plaintext = self._plaintext
+        if plaintext is None or ctx.encrypted or request.method in plaintext:
+            return Outcome(Pass())
+        detail = f"{request.method} over {ctx.source.transport}"
+        return Outcome(Reject(403, Reason.TLS_REQUIRED, detail, phrase="TLS Required"))
+
+    def _trusted_certificate(self, peer: TlsPeer | None) -> bool:
+        if peer is None:
+            return False
+        return peer.fingerprint.upper() in self._fingerprints or any(
+            name.lower() in self._names for name in peer.names
+        )
 
     def _override(self, listener: Peer) -> _Override | None:
         if not self._overrides:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sipguard.sip.transports import Peer
+from sipguard.sip.transports import Peer, TlsPeer
 
 __all__ = ["GuardContext"]
 
@@ -26,8 +26,8 @@ class GuardContext:
     """Monotonic seconds (rates, windows, nonces)."""
     wall: float
     """UNIX seconds (ban expiry, nonce timestamps that outlive a restart)."""
-    tls_peer: str | None = None
-    """The verified TLS client identity (certificate subject), when there is one."""
+    tls_peer: TlsPeer | None = None
+    """The verified TLS client certificate (mutual TLS), when there is one."""
     trusted: bool = False
     """A listed trusted peer (a PBX, a carrier trunk): no authentication asked."""
     user: str | None = None
@@ -36,6 +36,11 @@ class GuardContext:
     """The source has shown it receives our packets (a stream connection, or it answered
     a challenge with our nonce): its offences count fully toward a ban. Evidence from an
     unverified UDP source, which may be forged, only rate-limits."""
+
+    @property
+    def encrypted(self) -> bool:
+        """Arrived over TLS (tls, wss)."""
+        return self.source.transport in ("tls", "wss")
 
     @property
     def reliable(self) -> bool:

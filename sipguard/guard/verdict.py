@@ -44,6 +44,7 @@ class Reason(StrEnum):
     DIAL_DENIED = "dial-denied"
     CALL_LIMIT = "call-limit"
     CALL_RATE = "call-rate"
+    TLS_REQUIRED = "tls-required"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,15 +34,18 @@ __all__ = ["copy_for", "reply_statelessly", "response_statelessly", "stateless_b
 DIALOG_METHODS = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 
 
-def copy_for(
+def copy_for(  # noqa: PLR0913 - the copy's inputs, named
     request: Request,
     target: BranchTarget,
     branch: str,
     identity: LocalIdentity,
     *,
     record_route: bool,
+    source: Hop | None = None,
 ) -> Request:
     """The copy of ``request`` sent to ``target`` with our Via (``branch``), §16.6.
+    ``source``: the hop it arrived from (its transport decides RFC 5658's double
+    Record-Route; without it, the top Via's is believed when we listen on it).
 
     Raises:
         TooManyHopsError: when Max-Forwards is already 0.
@@ -54,9 +57,8 @@ def copy_for(
     values: tuple[str, ...] = ()
     if record_route and request.method in DIALOG_METHODS:
         outbound = (peer.transport, family)
-        values = record_route_values(
-            identity, inbound=_arrived_by(request, outbound), outbound=outbound
-        )
+        inbound = _arrived_by(request, outbound, identity, source)
+        values = record_route_values(identity, inbound=inbound, outbound=outbound)
     out = forward_request(
         request,
         request_uri=target.request_uri,
@@ -109,14 +111,25 @@ def _to_response_address(response: Response) -> list[Send]:
 
 
 def _arrived_by(
-    request: Request, default: tuple[TransportName, socket.AddressFamily]
+    request: Request,
+    default: tuple[TransportName, socket.AddressFamily],
+    identity: LocalIdentity,
+    source: Hop | None,
 ) -> tuple[TransportName, socket.AddressFamily]:
-    # The transport and address family the request came in by, read off its top Via
-    # (the previous hop names the transport it sent on; ``received`` is its address).
-    # RFC 5658: when they differ from the way out, we record-route twice.
+    # The transport and address family the request came in by: the hop's when known;
+    # else read off its top Via (``received`` is the address). RFC 5658: when they differ
+    # from the way out, we record-route twice. A Via can name a transport we do not
+    # listen on (it says TCP behind a TLS-terminating hop, or it lies): then one
+    # Record-Route, facing the way out.
+    if source is not None:
+        return source.peer.transport, address_family(source.peer.host)
     via = request.via
     try:
-        transport = TransportName(via.transport.lower())
+        arrived = (
+            TransportName(via.transport.lower()),
+            address_family(via.param("received") or via.host),
+        )
+        identity.listener(*arrived)
     except ValueError:
         return default
-    return transport, address_family(via.param("received") or via.host)
+    return arrived

@@ -403,8 +403,9 @@ class ProxyCore:
     def _start_branch(self, server: _Server, target: BranchTarget, now: float) -> list[CoreEvent]:
         branch_id = make_branch(loop_hash(server.request), self._unique())
         request = copy_for(
-            server.request, target, branch_id, self.identity, record_route=self.record_route
-        )
+            server.request, target, branch_id, self.identity,
+            record_route=self.record_route, source=server.hop,
+        )  # fmt: skip
         branch = self._new_branch(request, target.hop, server, now, target=target)
         server.context.add_branch(branch.ident)
         if request.method == "INVITE":

@@ -29,6 +29,7 @@ from tests.config.helpers import write
 
 LOOPBACK_UDP = ListenConfig(TransportName.UDP, "127.0.0.1", 5060)
 LOOPBACK_TCP = ListenConfig(TransportName.TCP, "127.0.0.1", 5060)
+LOOPBACK_TLS = ListenConfig(TransportName.TLS, "127.0.0.1", 5061)
 
 
 def test_default_policy_is_the_source_tree_file_in_an_editable_install() -> None:
@@ -44,7 +45,7 @@ def test_default_loads_as_a_loopback_registrar() -> None:
     assert config.server.mode is None
     assert config.server.domain == "localhost"
     assert config.server.state_dir == Path("sipguard-state")
-    assert config.listen == (LOOPBACK_UDP, LOOPBACK_TCP)
+    assert config.listen == (LOOPBACK_UDP, LOOPBACK_TCP, LOOPBACK_TLS)
     assert config.upstream == ()
 
 

@@ -32,7 +32,7 @@ SIPP = shutil.which("sipp")
 needs_sipp = pytest.mark.skipif(
     SIPP is None, reason="SIPp (Debian package sip-tester) is not installed"
 )
-_LISTENING = re.compile(r"listening (udp|tcp) (\[[0-9a-fA-F:]+\]|[0-9.]+):(\d+)")
+_LISTENING = re.compile(r"listening (udp|tcp|tls|wss|ws) (\[[0-9a-fA-F:]+\]|[0-9.]+):(\d+)")
 
 
 def ipv6_loopback() -> bool:
@@ -79,6 +79,9 @@ class Sipguard:
 
 LOOPBACK_TRUSTED = '\n[acl]\ntrusted = ["127.0.0.0/8", "::1/128"]\n'
 """Proxy tests trust loopback (SIPp there carries no credentials); guard tests do not."""
+PLAINTEXT_ALLOWED = '\n[acl]\nplaintext_methods = ["*"]\n'
+"""Guard tests (``trusted=""``): SIPp and SIPVicious speak no TLS, so REGISTER over
+plaintext is allowed, as an operator opts in to (the default is TLS first)."""
 
 
 def write_config(
@@ -88,7 +91,8 @@ def write_config(
     state_dir = state or tmp_path / "state"
     path = tmp_path / "sipguard.toml"
     # A short drain: a test that leaves a transaction unanswered must not wait 32 s.
-    path.write_text(f'[server]\nstate_dir = "{state_dir}"\nshutdown_grace = 2\n' + body + trusted)
+    acl = trusted or PLAINTEXT_ALLOWED
+    path.write_text(f'[server]\nstate_dir = "{state_dir}"\nshutdown_grace = 2\n' + body + acl)
     return path
 
 

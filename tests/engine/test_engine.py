@@ -161,3 +161,13 @@ def test_reconfigure_swaps_the_upstream_set() -> None:
     eng.reconfigure(new, NOW)
     out = sent(receive(eng, invite()))
     assert [d.host for d, m in out if isinstance(m, Request)] == ["10.0.0.6"]
+
+
+def test_a_via_naming_a_transport_we_do_not_listen_on_is_not_believed() -> None:
+    # The request came over UDP; its Via says TCP (a TLS-terminating hop in front, or a
+    # lie). We listen on UDP only: one Record-Route, facing the way out, and no crash.
+    lying = invite().replace(b"Via: SIP/2.0/UDP", b"Via: SIP/2.0/TCP")
+    out = sent(receive(engine("sip:10.0.0.5:5070"), lying))
+    forwarded = next(m for d, m in out if d == PBX)
+    assert isinstance(forwarded, Request)
+    assert [str(r.uri) for r in forwarded.record_routes] == ["sip:192.0.2.1:5060;lr"]

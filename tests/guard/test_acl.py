@@ -10,11 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipguard.config import TransportName
-from sipguard.guard import Drop, GuardContext, GuardState, Pass, Reason
+from sipguard.guard import Drop, GuardContext, GuardState, Pass, Reason, Reject
 from sipguard.guard.acl import AclPolicy, AclStage, ListenerAcl, ip_set, source_address
 from sipguard.guard.calls import CallTable
 from sipguard.guard.pipeline import Outcome
 from sipguard.guard.sightings import SightingTable
+from sipguard.sip.transports import TlsPeer
 from sipguard.transport.base import Peer
 from tests.helpers.sipmsg import parse_request, request
 
@@ -172,3 +173,67 @@ def test_cidr_set_agrees_with_ipaddress(networks: list[tuple[int, int]], probes:
         address = ipaddress.IPv4Address(value)
         expected = any(address in c for c in cidrs)
         assert (source_address(str(address)) in table) is expected
+
+
+TLS_LISTENER = Peer(TransportName.TLS, "192.0.2.1", 5061)
+TRUNK = TlsPeer("SHA256:" + ":".join(["AB"] * 32), ("trunk1.carrier.example", "sip:trunk1"))
+
+
+def tls_decide(policy: AclPolicy, peer: TlsPeer | None, host: str = "203.0.113.5") -> Outcome:
+    ctx = GuardContext(Peer(TransportName.TLS, host, 40000), TLS_LISTENER, 1.0, 1.0, peer)
+    return AclStage(policy).decide(REQ, ctx, STATE)
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        AclPolicy(trusted_fingerprints=(TRUNK.fingerprint.lower(),)),  # any case
+        AclPolicy(trusted_names=("TRUNK1.carrier.example",)),
+        AclPolicy(trusted_names=("sip:trunk1",)),
+    ],
+)
+def test_a_listed_client_certificate_makes_a_tls_peer_trusted(policy: AclPolicy) -> None:
+    outcome = tls_decide(policy, TRUNK)
+    assert outcome.verdict == Pass()
+    assert outcome.context is not None
+    assert outcome.context.trusted
+
+
+def test_an_unlisted_or_absent_certificate_is_not_trusted() -> None:
+    policy = AclPolicy(trusted_names=("other.example",), trusted_fingerprints=("SHA256:00",))
+    for peer in (TRUNK, None):
+        outcome = tls_decide(policy, peer)
+        assert outcome.verdict == Pass()
+        assert outcome.context is None  # untrusted: authentication follows
+
+
+def test_deny_wins_over_a_trusted_certificate() -> None:
+    policy = AclPolicy(deny=("203.0.113.0/24",), trusted_names=("trunk1.carrier.example",))
+    assert tls_decide(policy, TRUNK).verdict == Drop(Reason.ACL_DENIED)
+
+
+TLS_FIRST = AclPolicy(plaintext_methods=("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"))
+
+
+@pytest.mark.parametrize("transport", [TransportName.UDP, TransportName.TCP, TransportName.WS])
+def test_tls_first_refuses_register_over_plaintext(transport: TransportName) -> None:
+    register = parse_request(request("REGISTER", "sip:biloxi.example.com"))
+    ctx = GuardContext(Peer(transport, "203.0.113.5", 5060), UDP_LISTENER, 1.0, 1.0)
+    outcome = AclStage(TLS_FIRST).decide(register, ctx, STATE)
+    assert outcome.verdict == Reject(403, Reason.TLS_REQUIRED, f"REGISTER over {transport}",
+                                     phrase="TLS Required")  # fmt: skip
+    assert AclStage(TLS_FIRST).decide(REQ, ctx, STATE).verdict == Pass()  # OPTIONS is listed
+
+
+@pytest.mark.parametrize("transport", [TransportName.TLS, TransportName.WSS])
+def test_tls_first_lets_register_in_over_tls(transport: TransportName) -> None:
+    register = parse_request(request("REGISTER", "sip:biloxi.example.com"))
+    ctx = GuardContext(Peer(transport, "203.0.113.5", 5061), TLS_LISTENER, 1.0, 1.0)
+    assert AclStage(TLS_FIRST).decide(register, ctx, STATE).verdict == Pass()
+
+
+def test_tls_first_does_not_apply_to_trusted_peers() -> None:
+    register = parse_request(request("REGISTER", "sip:biloxi.example.com"))
+    policy = AclPolicy(trusted=("198.51.100.0/24",), plaintext_methods=())
+    ctx = GuardContext(Peer(TransportName.UDP, "198.51.100.9", 5060), UDP_LISTENER, 1.0, 1.0)
+    assert AclStage(policy).decide(register, ctx, STATE).verdict == Pass()

@@ -46,7 +46,8 @@ def pipeline(**sections: Any) -> Pipeline:
     """The engine's pipeline over the default policy, with ``sections`` replaced."""
     base = load_config(None)
     server = dataclasses.replace(base.server, domain="example.com")
-    config: Config = dataclasses.replace(base, server=server, **sections)
+    acl = dataclasses.replace(base.acl, plaintext_methods=("*",))  # these run over UDP
+    config: Config = dataclasses.replace(base, server=server, **{"acl": acl, **sections})
     return guard_pipeline(config, IDENTITY, GuardSetup(Users(), b"s" * 32))
 
 
@@ -193,6 +194,9 @@ SCENARIOS: dict[Reason, Callable[[], Decision | Reason]] = {
     Reason.DIAL_DENIED: lambda: authed(pipeline(), request(target="sip:+449012345678@example.com")),
     Reason.CALL_LIMIT: lambda: two_calls(max_concurrent=1),
     Reason.CALL_RATE: lambda: two_calls(calls_per_minute=1.0),
+    Reason.TLS_REQUIRED: lambda: pipeline(acl=load_config(None).acl).decide(  # the default
+        request("REGISTER", "sip:example.com"), ctx()
+    ),
 }
 
 
