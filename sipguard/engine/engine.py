@@ -52,6 +52,7 @@ from sipguard.proxy.probe import ProbeSchedule, build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
+from sipguard.proxy.sips import secure_targets, sips_refusal
 from sipguard.proxy.via import stamp_received
 from sipguard.sip import Request, Response, SipParseError, parse_message, server_key
 from sipguard.store.base import format_source
@@ -390,6 +391,11 @@ class Engine:
             for peer in waiting.resolved.get(index, [])[:1]
         ]
         decision = waiting.decision
+        if waiting.request is not None and targets:
+            allowed = secure_targets(waiting.request, targets)
+            if not allowed:
+                return self._refuse_downgrade(waiting.request, waiting.context, now)
+            targets = allowed
         if waiting.context is None:
             if targets and waiting.request is not None:
                 return self.core.forward_stateless(waiting.request, targets[0])
@@ -409,6 +415,14 @@ class Engine:
             sequential=decision.sequential,
             failover=decision.failover,
         )
+
+    def _refuse_downgrade(
+        self, request: Request, context: int | None, now: float
+    ) -> list[CoreEvent]:
+        reply = sips_refusal(request, self.config.server.domain, self.config.server.server_name)
+        if context is not None:
+            return self.core.reply(context, reply, now)
+        return []  # a stateless forward (an ACK): nothing to answer
 
     # -- upstream health and probes ----------------------------------------------------
 
