@@ -256,7 +256,12 @@ class Node:
         for action in actions:
             if isinstance(action, Transmit):
                 if manager is not None:
-                    manager.send(action.dest, action.data, connection_id=action.connection_id)
+                    manager.send(
+                        action.dest,
+                        action.data,
+                        connection_id=action.connection_id,
+                        server_name=action.server_name,
+                    )
             elif isinstance(action, Persist):
                 self._writes.put_nowait(action.changes)
             elif isinstance(action, PersistBan):

@@ -22,6 +22,8 @@ class Transmit:
     dest: Peer
     data: bytes
     connection_id: int | None = None
+    server_name: str | None = None
+    """A new TLS connection checks the certificate for this name (None: the address)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,7 +263,10 @@ class Engine:
                         # Sent as it is, it would show what hiding is for: not sent.
                         out.append(Notice("not sent: cannot hide", (("reason", exc.reason),)))
                         continue
-                out.append(Transmit(event.hop.peer, message.to_bytes(), event.hop.connection_id))
+                hop = event.hop
+                out.append(
+                    Transmit(hop.peer, message.to_bytes(), hop.connection_id, hop.server_name)
+                )
                 if isinstance(message, Response) and message.status >= 200:
                     self._call_progress(message, now)
                 if (
@@ -386,7 +389,7 @@ class Engine:
             peers = waiting.resolved.get(0, [])
             return self._send_probe(waiting.probe, peers[0], now) if peers else []
         targets = [
-            BranchTarget(Hop(peer), hop.request_uri, hop.routes, hop.tag)
+            BranchTarget(Hop(peer, server_name=_name_of(hop)), hop.request_uri, hop.routes, hop.tag)
             for index, hop in enumerate(waiting.hops)
             for peer in waiting.resolved.get(index, [])[:1]
         ]
@@ -517,6 +520,13 @@ class Engine:
             for s in sends
             if isinstance(s, Send)
         ]
+
+
+def _name_of(hop: NextHop) -> str | None:
+    # The host name a TLS upstream's certificate must carry (RFC 5922 §7.1: the
+    # domain of the URI that was resolved); an IP literal is checked as an address.
+    host = hop.uri.host_bare
+    return None if normalize_ip(host) is not None else host
 
 
 def _starts_something(request: Request) -> bool:

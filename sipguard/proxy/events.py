@@ -6,7 +6,7 @@ the connection a message came on (so a response goes back on it, RFC 3261 §18.2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sipguard.sip import Request, Response, Uri
 from sipguard.transport.base import Peer
@@ -28,6 +28,9 @@ class Hop:
 
     peer: Peer
     connection_id: int | None = None
+    server_name: str | None = field(default=None, compare=False)
+    """TLS: the name the peer's certificate must carry (the upstream URI's host name);
+    None: its address. Not part of the hop's identity."""
 
     @property
     def reliable(self) -> bool:

@@ -187,3 +187,25 @@ def test_a_sips_request_is_never_forwarded_over_a_plain_transport() -> None:
 def test_a_sip_request_still_goes_over_udp() -> None:
     out = sent(receive(engine("sip:10.0.0.5:5070"), invite()))
     assert any(d == PBX for d, _ in out)
+
+
+def test_a_tls_upstream_named_by_host_is_checked_for_that_name() -> None:
+    tls = TransportName.TLS
+    config = Config(
+        source=Path("test.toml"),
+        server=ServerConfig(domain="example.com"),
+        listen=(ListenConfig(UDP, "192.0.2.1", 5060), ListenConfig(tls, "192.0.2.1", 5061)),
+        upstream=(UpstreamConfig(uri("sip:pbx.example.net;transport=tls")),),
+        dispatcher=DispatcherConfig(probe_interval=0),
+        acl=AclPolicy(trusted=("198.51.100.0/24",)),
+    )
+    listeners = (ListenAddress(UDP, "192.0.2.1", 5060), ListenAddress(tls, "192.0.2.1", 5061))
+    eng = Engine(
+        config, LocalIdentity("example.com", listeners), Location(), unique=lambda: "u1",
+        rng=random.Random(7), now=NOW,
+    )  # fmt: skip
+    token = next(a for a in receive(eng, invite()) if isinstance(a, Resolve)).token
+    later = eng.resolved(token, [Peer(tls, "10.0.0.5", 5061)], NOW, WALL)
+    (to_pbx,) = [a for a in later if isinstance(a, Transmit) and a.dest.host == "10.0.0.5"]
+    assert to_pbx.server_name == "pbx.example.net"
+    assert to_pbx.data.startswith(b"INVITE ")
