@@ -242,6 +242,14 @@ class Engine:
             out += self._probe(target, now, wall)
         return out
 
+    def connection_closed(self, peer: Peer) -> list[EngineAction]:
+        """A stream connection from ``peer`` went away: bindings registered over it, when
+        it was a WebSocket (RFC 7118 flow), go with it."""
+        if peer.transport not in (TransportName.WS, TransportName.WSS):
+            return []
+        changes = self.location.flow_closed(format_source(peer.transport, peer.host, peer.port))
+        return [Persist(tuple(changes))] if changes else []
+
     def expire_bindings(self, wall: float) -> list[EngineAction]:
         """Drop the registrations that expired by ``wall``."""
         changes = self.location.expire(wall)

@@ -71,15 +71,21 @@ def _rank(binding: Binding) -> tuple[float, float, str]:
     return (-q, -binding.updated_at, binding.contact)
 
 
+_FLOW_TRANSPORTS = ("ws:", "wss:")
+"""Sources whose bindings live and die with their connection."""
+
+
 class Location:
     """Bindings by address-of-record, in memory."""
 
-    __slots__ = ("_aors", "_count", "_heap")
+    __slots__ = ("_aors", "_count", "_flows", "_heap")
 
     def __init__(self) -> None:
         self._aors: dict[str, dict[str, Binding]] = {}
         self._heap: list[tuple[float, str, str]] = []
         self._count = 0
+        self._flows: dict[str, set[tuple[str, str]]] = {}
+        """WebSocket sources -> the bindings registered over them (RFC 7118 flows)."""
 
     def load(self, bindings: Iterable[Binding]) -> None:
         """Add ``bindings`` (from ``LocationStore.load``), replacing equal keys."""
@@ -106,7 +112,9 @@ class Location:
                 case DeleteBinding(aor, contact):
                     self._delete(aor, contact)
                 case DeleteAor(aor):
-                    self._count -= len(self._aors.pop(aor, {}))
+                    for binding in self._aors.pop(aor, {}).values():
+                        self._count -= 1
+                        self._unflow(binding)
 
     def expire(self, now: float) -> list[BindingChange]:
         """Remove every binding with ``expires_at <= now``; returns their deletions."""
@@ -120,15 +128,30 @@ class Location:
                 removed.append(DeleteBinding(aor, contact))
         return removed
 
+    def flow_closed(self, source: str) -> list[BindingChange]:
+        """The WebSocket connection ``source`` (``format_source``) closed: its bindings
+        are unreachable now (a browser takes no new connections, RFC 7118 §5), so they
+        go; returns their deletions."""
+        removed: list[BindingChange] = []
+        for aor, contact in sorted(self._flows.get(source, ())):
+            self._delete(aor, contact)
+            removed.append(DeleteBinding(aor, contact))
+        return removed
+
     def count(self) -> int:
         """Bindings held, expired ones not yet removed by ``expire`` included."""
         return self._count
 
     def _put(self, binding: Binding) -> None:
         contacts = self._aors.setdefault(binding.aor, {})
-        if binding.contact not in contacts:
+        old = contacts.get(binding.contact)
+        if old is None:
             self._count += 1
+        else:
+            self._unflow(old)
         contacts[binding.contact] = binding
+        if binding.source.startswith(_FLOW_TRANSPORTS):
+            self._flows.setdefault(binding.source, set()).add((binding.aor, binding.contact))
         heapq.heappush(self._heap, (binding.expires_at, binding.aor, binding.contact))
         if len(self._heap) > 2 * self._count + _HEAP_SLACK:
             self._heap = [
@@ -138,7 +161,16 @@ class Location:
 
     def _delete(self, aor: str, contact: str) -> None:
         contacts = self._aors.get(aor)
-        if contacts is not None and contacts.pop(contact, None) is not None:
+        old = contacts.pop(contact, None) if contacts is not None else None
+        if contacts is not None and old is not None:
             self._count -= 1
+            self._unflow(old)
             if not contacts:
                 del self._aors[aor]
+
+    def _unflow(self, binding: Binding) -> None:
+        keys = self._flows.get(binding.source)
+        if keys is not None:
+            keys.discard((binding.aor, binding.contact))
+            if not keys:
+                del self._flows[binding.source]

@@ -115,3 +115,24 @@ def test_apply_delete_binding_and_delete_aor() -> None:
     assert location.count() == 1
     # A deleted binding is not resurrected by its stale expiry entry.
     assert location.expire(NOW + 7200) == [DeleteBinding(b1.aor, b1.contact)]
+
+
+def test_bindings_over_a_websocket_go_when_its_connection_closes() -> None:
+    location = Location()
+    ws = binding(
+        aor="sip:alice@example.com",
+        contact="sip:x1@df7jal23ls0d.invalid;transport=ws",
+        source="ws:198.51.100.7:40000",
+    )
+    other_ws = binding(
+        aor=ws.aor, contact="sip:x2@kj3.invalid;transport=ws", source="ws:198.51.100.7:40001"
+    )
+    udp = binding(aor=ws.aor, contact="sip:alice@198.51.100.7", source="udp:198.51.100.7:5060")
+    location.load([ws, other_ws, udp])
+    assert location.flow_closed("ws:198.51.100.7:40000") == [DeleteBinding(ws.aor, ws.contact)]
+    remaining = {b.contact for b in location.bindings(ws.aor, 0)}
+    assert remaining == {other_ws.contact, udp.contact}
+    assert location.flow_closed("ws:198.51.100.7:40000") == []  # nothing twice
+    assert location.flow_closed("udp:198.51.100.7:5060") == []  # not a flow
+    location.apply([DeleteAor(ws.aor)])
+    assert location.flow_closed("ws:198.51.100.7:40001") == []  # gone with its AoR
