@@ -136,6 +136,7 @@ def _register(request: Request, location: Location, ctx: _Context) -> RegisterOu
     if _is_wildcard(request):
         changes, after = _remove_all(request, aor, current), ()
     elif request.has("Contact"):
+        _check_sips(request)
         after = _update(request, aor, current, path, ctx)
         changes = _diff(aor, current, after)
     # §10.3 step 6: no Contact at all is a query: skip to step 8.
@@ -148,6 +149,17 @@ def _check_request_uri(request: Request, ctx: _Context) -> None:
     uri = request.uri
     if not isinstance(uri, SipUri) or not ctx.serves(uri.host):
         raise _RefusalError(404, "Domain Not Served")
+
+
+def _check_sips(request: Request) -> None:
+    # RFC 5630 §5.2: a registrar MUST accept a binding to a SIPS Contact only if the
+    # Request-URI, every Contact and every Path are SIPS; else 400 (From/To not counted).
+    contacts = [c.uri for c in request.contacts]
+    if not any(uri.scheme.lower() == "sips" for uri in contacts):
+        return
+    paths = [p.uri for p in request.paths]
+    if any(uri.scheme.lower() != "sips" for uri in (request.uri, *contacts, *paths)):
+        raise _RefusalError(400, "SIPS Contact Needs SIPS Throughout")
 
 
 def _check_extensions(request: Request, ctx: _Context) -> tuple[str, ...]:

@@ -504,3 +504,21 @@ def test_outbound_contact_parameters_are_not_part_of_the_stored_contact() -> Non
     assert contact_values(outcome.response) == [
         "<sip:alice@198.51.100.7:5060;ob>;expires=600;q=0.7"
     ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "contact", "status"),
+    [
+        ("sips:example.com", "<sips:alice@198.51.100.7:5061>", 200),
+        ("sip:example.com", "<sips:alice@198.51.100.7:5061>", 400),
+        ("sips:example.com", "<sips:alice@198.51.100.7:5061>, <sip:a@198.51.100.7>", 400),
+        ("sip:example.com", "<sip:alice@198.51.100.7>", 200),  # no SIPS: no rule
+    ],
+)
+def test_a_sips_contact_binds_only_when_everything_is_sips(
+    uri: str, contact: str, status: int
+) -> None:
+    # RFC 5630 §5.2: else a secure resource could be bound to an insecure one.
+    outcome = run(Location(), request(contact, uri=uri))
+    assert outcome.response.status == status
+    assert bool(outcome.changes) == (status == 200)
