@@ -20,6 +20,7 @@ from sipguard.certs import CertPaths, create_ca, issue_client, issue_server
 from sipguard.sip import Response, parse_message
 from tests.e2e.harness import (
     free_port,
+    ipv6_loopback,
     needs_sipp,
     run_sipp,
     sipguard,
@@ -172,3 +173,41 @@ def test_a_trunk_with_a_listed_client_certificate_is_trusted(tmp_path: Path) -> 
         except (ssl.SSLError, ConnectionError, OSError):
             refused = None
         assert refused is None  # TLS 1.3: the refusal may only show at the first read
+
+
+@needs_sipp
+def test_a_tls_call_over_ipv6_reaches_an_ipv4_udp_upstream_with_two_record_routes(
+    tmp_path: Path,
+) -> None:
+    if not ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    pbx_port = free_port()
+    body = (
+        '[[listen]]\ntransport = "udp"\naddress = "127.0.0.1:0"\n'
+        '[[listen]]\ntransport = "tls"\naddress = "[::1]:0"\n'
+        f'[[upstream]]\nuri = "sip:127.0.0.1:{pbx_port}"\n[dispatcher]\nprobe_interval = 0\n'
+    )
+    config = write_config(tmp_path, body)
+    with sipguard(config, listeners=2) as node:
+        cafile = tmp_path / "state" / "certs" / "server.crt"
+        uas = sipp_args("uas_rr.xml", port=pbx_port, calls=1, extra=["-trace_msg"])
+        with (
+            sipp_background(uas, tmp_path) as pbx,
+            tls_relay(("::1", node.port("tls", "::1")), cafile) as relay,
+        ):
+            uac = sipp_args(
+                "uac_dialog.xml", port=free_port(), remote=f"127.0.0.1:{relay}",
+                transport="t1", calls=1, extra=["-s", "2001"],
+            )  # fmt: skip
+            result = run_sipp(uac, tmp_path)
+            assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+            assert pbx.wait(20) == 0, sipp_errors(tmp_path)
+    log = next(tmp_path.glob("uas_rr_*_messages.log")).read_text()
+    invite = log[log.index("INVITE sip:") :]
+    invite = invite[: invite.index("\n\n")]
+    routes = [line for line in invite.splitlines() if line.lower().startswith("record-route")]
+    # RFC 5658: the way in was TLS over IPv6, the way out UDP over IPv4: two entries.
+    assert len(routes) == 2, invite
+    assert "127.0.0.1" in routes[0]
+    assert "[::1]" in routes[1]
+    assert "transport=tls" in routes[1]
