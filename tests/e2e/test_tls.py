@@ -7,6 +7,7 @@ real TLS connection to sipguard per SIPp connection.
 
 from __future__ import annotations
 
+import signal
 import socket
 import ssl
 import subprocess
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sipguard.certs import CertPaths, create_ca, issue_client, issue_server
+from sipguard.certs import CertPaths, create_ca, fingerprint, issue_client, issue_server
 from sipguard.sip import Response, parse_message
 from tests.e2e.harness import (
     free_port,
@@ -211,3 +212,35 @@ def test_a_tls_call_over_ipv6_reaches_an_ipv4_udp_upstream_with_two_record_route
     assert "127.0.0.1" in routes[0]
     assert "[::1]" in routes[1]
     assert "transport=tls" in routes[1]
+
+
+def served_fingerprint(port: int, cafile: Path) -> str:
+    context = ssl.create_default_context(cafile=str(cafile))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return fingerprint(der)
+
+
+def test_certificates_reload_on_sighup_and_when_their_files_change(tmp_path: Path) -> None:
+    ca, server, _, _ = pki(tmp_path)
+    body = listens("udp", "tls") + f'[tls]\ncert = "{server.cert}"\nkey = "{server.key}"\n'
+    config = write_config(tmp_path, body)
+    with sipguard(config, listeners=2) as node:
+        port = node.port("tls")
+        first = served_fingerprint(port, ca.cert)
+        renew = {"hostnames": ["localhost"], "addresses": ["127.0.0.1"], "force": True}
+        issue_server(server.cert.parent, ca, **renew)  # type: ignore[arg-type]
+        node.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while (second := served_fingerprint(port, ca.cert)) == first:
+            assert time.monotonic() < deadline, node.log_text()
+            time.sleep(0.1)
+        issue_server(server.cert.parent, ca, **renew)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 12  # no signal: the files' change is noticed
+        while served_fingerprint(port, ca.cert) == second:
+            assert time.monotonic() < deadline, node.log_text()
+            time.sleep(0.2)
