@@ -57,6 +57,7 @@ __all__ = [
     "TransportConfig",
     "TransportName",
     "UpstreamConfig",
+    "WebSocketConfig",
     "default_policy_path",
     "load_config",
     "setting",
@@ -309,6 +310,19 @@ class TlsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSocketConfig:
+    """``[websocket]``: every ws and wss listener (RFC 7118)."""
+
+    allowed_origins: tuple[str, ...] = ()
+    """Origins (``https://phone.example.com``) whose pages may connect; empty: any, and
+    none (a non-browser client). A browser's Origin cannot be forged by its page."""
+    max_message_size: int = setting(65_535, ge=1024)
+    """Bytes of one SIP message (all its frames together); more closes with 1009."""
+    ping_interval: float = setting(30 * SECONDS, gt=0)
+    """A connection silent this long gets a WebSocket Ping (keep-alive through NATs)."""
+
+
+@dataclass(frozen=True, slots=True)
 class TopologyConfig:
     """``[topology]``: hide the inside's addresses from everything outside it
     (``proxy/topology.py``)."""
@@ -337,6 +351,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     topology: TopologyConfig = field(default_factory=TopologyConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
     # The guard pipeline's stages, in the order they run (guard/pipeline.py), one
     # top-level table each: [sanity], [acl], [scanner], [ratelimit], [jail], [auth], [relay],
     # [fraud].

@@ -10,8 +10,8 @@ from sipguard.config import ConfigError, load_config
 from tests.config.helpers import error_of, write
 
 TOP_KEYS = (
-    "server, listen, upstream, dispatcher, registrar, transport, timers, dns, log, topology, tls, "
-    "sanity, acl, scanner, ratelimit, jail, auth, relay, fraud"
+    "server, listen, upstream, dispatcher, registrar, transport, timers, dns, log, "
+    "topology, tls, websocket, sanity, acl, scanner, ratelimit, jail, auth, relay, fraud"
 )
 TWO_LISTENERS = """
 [[listen]]
