@@ -53,6 +53,7 @@ from sipguard.transport.loop import run as run_loop
 from sipguard.transport.manager import TransportManager
 from sipguard.transport.resolver import Resolver
 from sipguard.transport.srv import ResolveError
+from sipguard.transport.websocket import WebSocketPolicy
 
 
 class _SyncBans:
@@ -105,8 +106,17 @@ class Node:
         location.load(await self.store.load(time.time()))
         guard = await self._open_guard_stores(state_dir)
         tls, self._tls_files = load_tls(self.config)
+        ws = self.config.websocket
         self.manager = TransportManager(
-            self.config.transport, self._on_message, self._on_failed, tls=tls
+            self.config.transport,
+            self._on_message,
+            self._on_failed,
+            tls=tls,
+            websocket=WebSocketPolicy(
+                allowed_origins=ws.allowed_origins, max_message_size=ws.max_message_size
+            ),
+            ws_ping_interval=ws.ping_interval,
+            on_closed=self._on_closed,
         )
         await self.manager.start(self.config.listen)
         listeners = tuple(
@@ -248,6 +258,11 @@ class Node:
             return
         now = asyncio.get_running_loop().time()
         self._carry_out(self.engine.send_failed(failed, now, time.time()))
+
+    def _on_closed(self, connection_id: int, peer: Peer) -> None:
+        # A WebSocket's registrations go with it (RFC 7118 flows).
+        if self.engine is not None:
+            self._carry_out(self.engine.connection_closed(peer))
 
     # -- actions ----------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +45,7 @@ from sipguard.proxy.events import (
     RouteRequest,
     Send,
 )
+from sipguard.proxy.flows import FlowTokens
 from sipguard.proxy.health import FailureReason, HealthEvent, TargetWentDown, response_failure
 from sipguard.proxy.identity import LocalIdentity, address_family, normalize_ip
 from sipguard.proxy.location import Location
@@ -54,12 +55,23 @@ from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
 from sipguard.proxy.sips import secure_targets, sips_refusal
 from sipguard.proxy.via import stamp_received
-from sipguard.sip import Request, Response, SipParseError, parse_message, server_key
-from sipguard.store.base import format_source
+from sipguard.sip import (
+    Request,
+    Response,
+    SipParseError,
+    SipUri,
+    TransactionKey,
+    parse_message,
+    server_key,
+)
+from sipguard.store.base import SourceAddress, format_source
 from sipguard.transport.base import Inbound, Peer, SendFailed
 from sipguard.transport.srv import DEFAULT_PORTS
 
 __all__ = ["Engine"]
+
+MAX_FLOW_HINTS = 4096
+"""In-dialog requests whose WebSocket flow is remembered between receipt and routing."""
 
 
 @dataclass(slots=True)
@@ -106,13 +118,18 @@ class Engine:
         targets = self.balancer.targets if self.balancer else ()
         self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
         self.supported = frozenset(
-            t for t in (listen.transport for listen in config.listen) if t in ("udp", "tcp", "tls")
+            t
+            for t in (listen.transport for listen in config.listen)
+            if t in ("udp", "tcp", "tls")  # ws and wss clients are reached by their flows
         )
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
         self._dialogs = DialogMemory()
         self._upstream_auth = UpstreamAuth()
         self.hiding = Hiding.of(config, identity, self.guard.nonce_secret)
+        self.flows = FlowTokens(self.guard.nonce_secret)
+        self.core.flows = self.flows
+        self._flow_hints: OrderedDict[TransactionKey, Peer] = OrderedDict()
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -174,6 +191,9 @@ class Engine:
             answer, request, guarded = self._guard(request, inbound, now, wall)
             if answer is not None:
                 return guarded + self._run(answer, now, wall)
+        flow = self.flows.next_hop(request, self.identity)
+        if flow is not None:
+            self._hint_flow(key, flow)
         if request.method == "BYE":
             self.pipeline.call_ended(request.call_id)
         if self.config.server.stateless:
@@ -308,10 +328,23 @@ class Engine:
         else:
             self.pipeline.call_ended(call_id)
 
+    def _hint_flow(self, key: TransactionKey, flow: Peer) -> None:
+        # The connection an in-dialog request goes out by (flows.py), until it is routed.
+        self._flow_hints[key] = flow
+        while len(self._flow_hints) > MAX_FLOW_HINTS:
+            self._flow_hints.popitem(last=False)
+
     def _route(
         self, event: RouteRequest, now: float, wall: float
     ) -> list[CoreEvent | EngineAction]:
         request = event.request
+        flow = self._flow_hints.pop(server_key(request), None)
+        if flow is not None and isinstance(request.uri, SipUri) and event.loose_routed:
+            # RFC 7118 §5: back over the WebSocket the dialog's far end is on.
+            source = SourceAddress(flow.transport, flow.host, flow.port)
+            hop = NextHop(request.uri, source=source)
+            waiting = _Waiting(event.context, request, [hop], decision=Forward((hop,)))
+            return self._resolve_or_dispatch(waiting, now)
         try:
             decision = route_request(
                 request,

@@ -13,6 +13,7 @@ import socket
 
 from sipguard.config import TransportName
 from sipguard.proxy.events import BranchTarget, Hop, Send
+from sipguard.proxy.flows import FLOW_TRANSPORTS, FlowTokens
 from sipguard.proxy.forward import (
     forward_request,
     loop_hash,
@@ -42,10 +43,12 @@ def copy_for(  # noqa: PLR0913 - the copy's inputs, named
     *,
     record_route: bool,
     source: Hop | None = None,
+    flows: FlowTokens | None = None,
 ) -> Request:
     """The copy of ``request`` sent to ``target`` with our Via (``branch``), §16.6.
     ``source``: the hop it arrived from (its transport decides RFC 5658's double
     Record-Route; without it, the top Via's is believed when we listen on it).
+    ``flows``: mark the entries facing a WebSocket hop with its flow token (flows.py).
 
     Raises:
         TooManyHopsError: when Max-Forwards is already 0.
@@ -59,6 +62,8 @@ def copy_for(  # noqa: PLR0913 - the copy's inputs, named
         outbound = (peer.transport, family)
         inbound = _arrived_by(request, outbound, identity, source)
         values = record_route_values(identity, inbound=inbound, outbound=outbound)
+        if flows is not None:
+            values = _mark_flows(values, flows, peer, source)
     out = forward_request(
         request,
         request_uri=target.request_uri,
@@ -108,6 +113,18 @@ def _to_response_address(response: Response) -> list[Send]:
         return []
     peer = Peer(TransportName(target.transport.lower()), target.host, target.port)
     return [Send(Hop(peer), response)]
+
+
+def _mark_flows(
+    values: tuple[str, ...], flows: FlowTokens, out: Peer, source: Hop | None
+) -> tuple[str, ...]:
+    # The entry facing out is first; with RFC 5658's two, the one facing in is second.
+    marked = list(values)
+    if out.transport in FLOW_TRANSPORTS:
+        marked[0] = flows.mark(marked[0], out)
+    if len(marked) == 2 and source is not None and source.peer.transport in FLOW_TRANSPORTS:
+        marked[1] = flows.mark(marked[1], source.peer)
+    return tuple(marked)
 
 
 def _arrived_by(

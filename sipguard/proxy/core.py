@@ -43,6 +43,7 @@ from sipguard.proxy.events import (
     RouteRequest,
     Send,
 )
+from sipguard.proxy.flows import FlowTokens
 from sipguard.proxy.forward import (
     loop_hash,
     make_branch,
@@ -141,6 +142,8 @@ class ProxyCore:
         self.timers = timers
         self.record_route = record_route
         self.server_name = server_name
+        self.flows: FlowTokens | None = None
+        """Marks our Record-Route entries facing WebSocket hops (proxy/flows.py)."""
         self._unique = unique
         self._max_servers = max_servers
         self._servers: dict[TransactionKey, _Server] = {}
@@ -273,7 +276,7 @@ class ProxyCore:
         """
         out = copy_for(
             request, target, stateless_branch(request), self.identity,
-            record_route=self.record_route,
+            record_route=self.record_route, flows=self.flows,
         )  # fmt: skip
         return [Send(target.hop, out)]
 
@@ -404,7 +407,7 @@ class ProxyCore:
         branch_id = make_branch(loop_hash(server.request), self._unique())
         request = copy_for(
             server.request, target, branch_id, self.identity,
-            record_route=self.record_route, source=server.hop,
+            record_route=self.record_route, source=server.hop, flows=self.flows,
         )  # fmt: skip
         branch = self._new_branch(request, target.hop, server, now, target=target)
         server.context.add_branch(branch.ident)

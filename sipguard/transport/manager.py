@@ -10,9 +10,13 @@ Rules of this file:
   §18.2.2: a response goes back on the connection the request came on), else any open
   connection to ``dest``, else a new outbound connection, bounded by
   ``tcp_connect_timeout``, with the data queued until it is up.
-- One periodic sweep task checks every connection's deadlines; there is no timer per
-  connection. ``stop`` follows the uvicorn order: stop accepting, ask connections to
-  close, wait (bounded), abort what is left, close the datagram sockets.
+- WebSocket (ws, wss): accepted only. A send goes over the connection named by
+  ``connection_id`` or the one from ``dest``, never a new one (RFC 7118 §5: a ws client is
+  reachable only over the connection it opened), else one ``SendFailed``.
+- One periodic sweep task checks every connection's deadlines and pings idle WebSocket
+  connections; there is no timer per connection. ``stop`` follows the uvicorn order: stop
+  accepting, ask connections to close, wait (bounded), abort what is left, close the
+  datagram sockets.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ from sipguard.transport.connections import (
     StreamLimits,
 )
 from sipguard.transport.tcp import (
+    DEFAULT_WEBSOCKET_POLICY,
+    SECURE,
+    WEBSOCKETS,
+    ClosedHandler,
     StreamConnection,
     StreamEnv,
     TcpListener,
@@ -53,11 +61,15 @@ from sipguard.transport.tcp import (
 )
 from sipguard.transport.tls import TlsSetup
 from sipguard.transport.udp import UdpListener, open_udp_listener
+from sipguard.transport.websocket import WebSocketPolicy
 
-__all__ = ["ABORT_WAIT", "TransportManager"]
+__all__ = ["ABORT_WAIT", "DEFAULT_WS_PING_INTERVAL", "TransportManager"]
 
 ABORT_WAIT = 1.0
 """Seconds ``stop`` waits for aborted connections to report themselves gone."""
+DEFAULT_WS_PING_INTERVAL = 30.0
+"""Seconds of silence before an idle WebSocket connection gets a Ping (NAT bindings and
+browsers' proxies commonly drop idle connections after about a minute)."""
 _STREAMS = frozenset({TransportName.TCP, TransportName.TLS})
 
 
@@ -72,7 +84,7 @@ class _Listening:
 class TransportManager:
     """Owns every listener and stream connection of one sipguard process."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only settings past the third, each defaulted
         self,
         config: TransportConfig,
         on_message: MessageHandler,
@@ -80,13 +92,23 @@ class TransportManager:
         *,
         stream_limits: StreamLimits = DEFAULT_STREAM_LIMITS,
         tls: TlsSetup | None = None,
+        websocket: WebSocketPolicy = DEFAULT_WEBSOCKET_POLICY,
+        ws_ping_interval: float | None = DEFAULT_WS_PING_INTERVAL,
+        on_closed: ClosedHandler | None = None,
     ) -> None:
+        """``websocket``: what ws/wss listeners accept; ``ws_ping_interval``: seconds of
+        silence before a Ping (None: never); ``on_closed(connection_id, remote)``: called
+        (soon, never inside a call into the manager) once per admitted inbound stream
+        connection that is gone, e.g. to drop the registrations bound to it."""
         self._config = config
         self.tls = tls
         """The TLS contexts (``tls.reload`` for new certificates); None: no TLS at all."""
         self._on_message = on_message
         self._on_send_failed = on_send_failed
         self._stream_limits = stream_limits
+        self._websocket = websocket
+        self._ws_ping_interval = ws_ping_interval
+        self._on_closed = on_closed
         self._counts: Counts = Counter()
         self._table: ConnectionTable[StreamConnection] = ConnectionTable(config, stream_limits)
         self._listening: list[_Listening] = []
@@ -114,6 +136,8 @@ class TransportManager:
             self._on_message,
             self._counts,
             self.tls,
+            self._websocket,
+            self._on_closed,
         )
         try:
             for listen in listeners:
@@ -153,13 +177,12 @@ class TransportManager:
             limits = self._config.limits
             udp = await open_udp_listener(listen, limits, self._on_message, self._counts)
             return _Listening(udp.local, address_family(udp.local.host), udp=udp)
-        if listen.transport is TransportName.TLS and (self.tls is None or self.tls.server is None):
-            where = Peer(listen.transport, listen.host, listen.port).hostport
-            raise TransportError(f"tls listener {where} has no certificate")
-        if listen.transport in _STREAMS:
+        where = Peer(listen.transport, listen.host, listen.port).hostport
+        if listen.transport in SECURE and (self.tls is None or self.tls.server is None):
+            raise TransportError(f"{listen.transport} listener {where} has no certificate")
+        if listen.transport in _STREAMS or listen.transport in WEBSOCKETS:
             tcp = await open_tcp_listener(listen, env)
             return _Listening(tcp.local, address_family(tcp.local.host), tcp=tcp)
-        where = Peer(listen.transport, listen.host, listen.port).hostport
         raise TransportError(f"{listen.transport} listeners are not supported yet: {where}")
 
     async def _close_listeners(self) -> None:
@@ -176,9 +199,12 @@ class TransportManager:
     async def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         while True:
             await asyncio.sleep(self._stream_limits.sweep_interval)
-            idle = self._config.tcp_idle_timeout
-            for connection, expiry in self._table.overdue(loop.time(), idle):
+            idle, now = self._config.tcp_idle_timeout, loop.time()
+            for connection, expiry in self._table.overdue(now, idle):
                 connection.expire(expiry)
+            if self._ws_ping_interval is not None:
+                for connection in self._table:
+                    connection.keepalive(now, self._ws_ping_interval)
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -230,6 +256,12 @@ class TransportManager:
             reason = self._send_datagram(dest, data, local)
         elif dest.transport in _STREAMS:
             reason = self._send_stream(dest, data, connection_id, server_name)
+        elif dest.transport in WEBSOCKETS:
+            connection = self._existing(dest, connection_id)
+            if connection is None:
+                reason = f"no {dest.transport} connection to {dest.hostport}"
+            else:
+                reason = connection.write(data)
         else:
             reason = f"{dest.transport} is not supported yet"
         if reason is not None:
@@ -251,15 +283,18 @@ class TransportManager:
     def _send_stream(
         self, dest: Peer, data: bytes, connection_id: int | None, server_name: str | None
     ) -> str | None:
-        connection = None if connection_id is None else self._table.get(connection_id)
-        if connection is None:
-            connection = self._table.find(dest)
+        connection = self._existing(dest, connection_id)
         if connection is None:
             opened = self._open_connection(dest, server_name)
             if isinstance(opened, str):
                 return opened
             connection = opened
         return connection.write(data)
+
+    def _existing(self, dest: Peer, connection_id: int | None) -> StreamConnection | None:
+        """The usable connection named by ``connection_id``, else one to ``dest``."""
+        connection = None if connection_id is None else self._table.get(connection_id)
+        return connection if connection is not None else self._table.find(dest)
 
     def _open_connection(self, dest: Peer, server_name: str | None) -> StreamConnection | str:
         env = self._started()

@@ -1,4 +1,4 @@
-"""TCP and TLS: one protocol class for accepted and opened connections, a framer each.
+"""TCP, TLS, ws and wss: one protocol class for accepted and opened connections.
 
 Rules of this file:
 - Bytes in → ``StreamFramer`` → each whole message → ``on_message``, synchronously. The
@@ -18,6 +18,16 @@ Rules of this file:
   handshake. Until the handshake is done the connection is "connecting": writes queue,
   and the handshake timeout bounds it. An opened one handshakes inside
   ``create_connection``, checking the server's certificate and name.
+- WebSocket (RFC 7118; ws, and wss = ws over the TLS above): the same connection with a
+  ``WebSocketServer`` in place of the ``StreamFramer``; only accepted, never opened. The
+  codec's events are carried out here: the 101 or the 4xx refusal, Pongs, the closing
+  handshake. ``write`` wraps one SIP message in one frame, and is refused (a failure
+  reason, nothing queued) until the upgrade is done: nobody can know the connection
+  before its first message. An idle connection gets a Ping from the manager's sweep
+  (``keepalive``), which does not count as activity, so a peer that never answers is
+  still closed at the idle timeout.
+- An admitted inbound connection that goes away is reported once to ``on_closed`` (with
+  ``call_soon``), so flows bound to it (RFC 5626) can be forgotten.
 """
 
 from __future__ import annotations
@@ -25,13 +35,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
-from typing import cast
+from typing import TypeAlias, cast
 
 from sipguard.config import ListenConfig, TransportName
 from sipguard.sip.errors import SipParseError
-from sipguard.sip.framing import MAX_CHUNK, PONG, FramedMessage, KeepAlivePing, StreamFramer
+from sipguard.sip.framing import (
+    MAX_CHUNK,
+    PONG,
+    FramedMessage,
+    KeepAlivePing,
+    NeedData,
+    StreamClosed,
+    StreamFramer,
+)
 from sipguard.sip.limits import ParseLimits
 from sipguard.sip.transports import TlsPeer
 from sipguard.transport.base import (
@@ -51,9 +70,24 @@ from sipguard.transport.connections import (
     expiry_metric,
 )
 from sipguard.transport.tls import TlsSession, TlsSetup, tls_peer
+from sipguard.transport.websocket import (
+    CloseCode,
+    Closed,
+    Failed,
+    PendingWrite,
+    Refused,
+    Upgraded,
+    WebSocketPolicy,
+    WebSocketServer,
+    WsState,
+)
 
 __all__ = [
+    "DEFAULT_WEBSOCKET_POLICY",
     "LISTEN_BACKLOG",
+    "SECURE",
+    "WEBSOCKETS",
+    "ClosedHandler",
     "StreamConnection",
     "StreamEnv",
     "TcpListener",
@@ -63,6 +97,16 @@ __all__ = [
 
 LISTEN_BACKLOG = 511
 """Pending accepts the kernel may hold (the usual SOMAXCONN-bounded server value)."""
+SECURE = frozenset({TransportName.TLS, TransportName.WSS})
+"""Transports carried over TLS."""
+WEBSOCKETS = frozenset({TransportName.WS, TransportName.WSS})
+"""Transports framed by WebSocket (accepted only)."""
+
+DEFAULT_WEBSOCKET_POLICY = WebSocketPolicy()
+"""Any Origin, 64 KiB messages and frames, 8 KiB upgrade requests."""
+
+ClosedHandler: TypeAlias = Callable[[int, Peer], None]
+"""Told (connection_id, remote) when an admitted inbound stream connection is gone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +121,10 @@ class StreamEnv:
     counts: Counts
     tls: TlsSetup | None = None
     """Read at each new handshake (``TlsSetup.reload`` swaps its contexts)."""
+    websocket: WebSocketPolicy = DEFAULT_WEBSOCKET_POLICY
+    """What ws and wss listeners accept (Origin, sizes)."""
+    on_closed: ClosedHandler | None = None
+    """Told when an admitted inbound connection is gone (via ``loop.call_soon``)."""
 
 
 class _State(Enum):
@@ -91,7 +139,7 @@ def _peer(address: tuple[str | int, ...], transport: TransportName = TransportNa
 
 
 class StreamConnection(asyncio.Protocol):
-    """One TCP or TLS connection, accepted (INBOUND) or opened by us (OUTBOUND)."""
+    """One TCP, TLS, ws or wss connection, accepted (INBOUND) or opened by us (OUTBOUND)."""
 
     remote: Peer
     """Set at construction (outbound) or when accepted (inbound)."""
@@ -121,10 +169,13 @@ class StreamConnection(asyncio.Protocol):
         self.connection_id: int | None = None
         self._state = _State.CONNECTING
         self._transport: asyncio.Transport | None = None
-        self._framer = StreamFramer(env.limits)
+        self._framer: StreamFramer | WebSocketServer = (
+            WebSocketServer(env.websocket) if transport in WEBSOCKETS else StreamFramer(env.limits)
+        )
         self._pending: list[bytes] = []
         self._pending_size = 0
         self.last_activity = env.loop.time()
+        self._pinged_at = self.last_activity
         self.message_started_at: float | None = None
         self.closing_since: float | None = None
         self._closed: asyncio.Future[None] = env.loop.create_future()
@@ -137,7 +188,7 @@ class StreamConnection(asyncio.Protocol):
     @property
     def tls_setup(self) -> TlsSetup | None:
         """The TLS contexts when this is a TLS connection."""
-        return self._env.tls if self.transport_name is TransportName.TLS else None
+        return self._env.tls if self.transport_name in SECURE else None
 
     @property
     def connecting(self) -> bool:
@@ -156,10 +207,10 @@ class StreamConnection(asyncio.Protocol):
         if self.direction is Direction.INBOUND:
             if not self._admit(self._transport):
                 return
-            if self.transport_name is TransportName.TLS:
+            if self.transport_name in SECURE:
                 self._begin_tls()
                 return
-        elif self.transport_name is TransportName.TLS:
+        elif self.transport_name in SECURE:
             self.tls_peer = tls_peer(transport.get_extra_info("ssl_object"))
         self._open()
 
@@ -170,7 +221,7 @@ class StreamConnection(asyncio.Protocol):
         self._transport.set_write_buffer_limits(high=high, low=high // 2)
         pending, self._pending, self._pending_size = self._pending, [], 0
         for data in pending:
-            self.write(data)
+            self._write(data)
 
     def data_received(self, data: bytes) -> None:
         if self._session is not None:
@@ -185,7 +236,7 @@ class StreamConnection(asyncio.Protocol):
             # The framer's memory rule: at most MAX_CHUNK per call, drained in between.
             if not self._feed(data[start : start + MAX_CHUNK], now):
                 return
-            if self._framer.buffered == 0:
+            if not self._mid_message():
                 self.message_started_at = None
             elif self.message_started_at is None:
                 self.message_started_at = now
@@ -204,6 +255,9 @@ class StreamConnection(asyncio.Protocol):
         self._transport = None
         if self.connection_id is not None:
             self._env.table.discard(self.connection_id)
+            if self.direction is Direction.INBOUND and self._env.on_closed is not None:
+                # Never re-entrantly: the engine may be the one closing us.
+                self._env.loop.call_soon(self._env.on_closed, self.connection_id, self.remote)
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -214,7 +268,18 @@ class StreamConnection(asyncio.Protocol):
     # -- used by the manager ----------------------------------------------------------
 
     def write(self, data: bytes) -> str | None:
-        """Write ``data`` (queued while connecting); a failure reason, or None."""
+        """Write one SIP message ``data`` (queued while connecting; one frame on ws/wss,
+        refused before the upgrade); a failure reason, or None."""
+        if isinstance(self._framer, WebSocketServer):
+            if self._framer.state is not WsState.OPEN or self._state is not _State.OPEN:
+                where = f"{self.transport_name} connection to {self.remote.hostport}"
+                return f"{where} is not open (upgrade not done, or closing)"
+            data = self._framer.send_message(data)
+        return self._write(data)
+
+    def _write(self, data: bytes, *, activity: bool = True) -> str | None:
+        """Write bytes as they go on the stream (below TLS); ``activity`` False: do not
+        count it as traffic for the idle timeout."""
         if self._state is _State.CONNECTING:
             if self._pending_size + len(data) > self._env.stream_limits.max_write_buffer:
                 return "write queue full while connecting"
@@ -223,8 +288,9 @@ class StreamConnection(asyncio.Protocol):
             return None
         if self._state is not _State.OPEN or self._transport is None:
             return "connection closed"
-        self._transport.write(data if self._session is None else self._session.send(data))
-        self.last_activity = self._env.loop.time()
+        self._transport.write(self._seal(data))
+        if activity:
+            self.last_activity = self._env.loop.time()
         # pause_writing may have aborted us inside write().
         return None if self.usable else "write buffer overflow"
 
@@ -254,9 +320,27 @@ class StreamConnection(asyncio.Protocol):
         if metric is not None:
             self._env.counts[metric] += 1
         self._mark_closing()
+        if isinstance(self._framer, WebSocketServer):
+            # Our Close frame (b"" before the upgrade, or once the codec has closed).
+            self._transport.write(self._seal(self._framer.close(CloseCode.GOING_AWAY)))
         if self._session is not None:
             self._transport.write(self._session.close())
         self._transport.close()
+
+    def keepalive(self, now: float, interval: float) -> None:
+        """Ping an upgraded ws/wss connection silent for ``interval`` seconds since its
+        last byte or Ping (RFC 7118 §6); the Ping does not count as activity."""
+        ws = self._framer
+        if not isinstance(ws, WebSocketServer) or ws.state is not WsState.OPEN:
+            return
+        if (
+            self._state is not _State.OPEN
+            or now - max(self.last_activity, self._pinged_at) < interval
+        ):
+            return
+        self._pinged_at = now
+        self._env.counts[Metric.WS_PINGS] += 1
+        self._write(ws.ping(), activity=False)
 
     def abort(self, metric: Metric | None = None) -> None:
         """Drop the connection now, discarding buffered writes; count ``metric`` if given."""
@@ -354,8 +438,41 @@ class StreamConnection(asyncio.Protocol):
                     return False
             elif isinstance(event, KeepAlivePing):
                 self.write(PONG)  # RFC 5626 §3.5.1: a CRLFCRLF ping gets a CRLF pong
-            else:
+            elif isinstance(event, NeedData | StreamClosed):
                 return self._state is _State.OPEN  # NEED_DATA, or StreamClosed at EOF
+            elif not self._websocket_event(event):
+                return False
+
+    def _websocket_event(self, event: Upgraded | Refused | PendingWrite | Closed | Failed) -> bool:
+        """Carry out what the WebSocket codec asks; False once the connection is done."""
+        if isinstance(event, Upgraded):
+            self._env.counts[Metric.WS_HANDSHAKES] += 1
+            self._write(event.response)
+            return self._state is _State.OPEN
+        if isinstance(event, PendingWrite):  # a Pong, or the CRLF answer to a CRLFCRLF ping
+            self._write(event.data)
+            return self._state is _State.OPEN
+        if isinstance(event, Refused):
+            self._env.counts[Metric.WS_REFUSED] += 1
+            self._write(event.response)
+        else:
+            if isinstance(event, Failed):
+                self._env.counts[Metric.WS_FAILURES] += 1
+            # RFC 6455 §5.5.1: the server MUST close the TCP connection immediately.
+            self._write(event.reply)
+        self.close()
+        return False
+
+    def _mid_message(self) -> bool:
+        if isinstance(self._framer, WebSocketServer):
+            return self._framer.mid_message
+        return self._framer.buffered > 0
+
+    def _seal(self, data: bytes) -> bytes:
+        """``data`` as it goes on the wire (encrypted on TLS)."""
+        if self._session is None or not data:
+            return data
+        return self._session.send(data)
 
     def _mark_closing(self) -> None:
         if self._state in (_State.CONNECTING, _State.OPEN):
@@ -380,7 +497,7 @@ class TcpListener:
 
 
 async def open_tcp_listener(listen: ListenConfig, env: StreamEnv) -> TcpListener:
-    """Bind ``listen`` (TCP or TLS) and start accepting; raises BindError naming the
+    """Bind ``listen`` (TCP, TLS, ws or wss) and start accepting; raises BindError naming the
     address."""
     sock = bind_socket(listen, socket.SOCK_STREAM)
     transport = listen.transport

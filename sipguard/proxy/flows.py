@@ -1,0 +1,82 @@
+"""Flows to WebSocket clients (RFC 7118 §5, RFC 5626 §5.3 style): a browser's Contact
+(``sip:x@df7jal23ls0d.invalid;transport=ws``) names no reachable host, so requests for it
+must go back over the connection it used.
+
+How: the Record-Route entry of ours that faces a ws/wss hop carries a ``sgflow``
+parameter, a signed token naming that connection's remote address. An in-dialog request
+that comes back through us carries our entries as Route values; the last of our leading
+entries is the one facing where the request goes next, and its token, when valid, is
+where it is sent. Initial requests to a browser use the source its REGISTER came from.
+
+Rules of this file: pure; tokens are HMAC-SHA-256 signed (truncated to 128 bits) with the
+node secret, so nobody can point a dialog at another connection, and nodes sharing the
+secret read each other's tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from sipguard.proxy.identity import LocalIdentity
+from sipguard.sip import Request, SipParseError, SipUri
+from sipguard.sip.transports import Peer, TransportName
+
+__all__ = ["FLOW_PARAM", "FLOW_TRANSPORTS", "FlowTokens"]
+
+FLOW_PARAM = "sgflow"
+FLOW_TRANSPORTS = frozenset({TransportName.WS, TransportName.WSS})
+_MAC_BYTES = 16
+
+
+class FlowTokens:
+    """Signs and reads flow tokens."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hmac.new(secret, b"sipguard flow tokens v1", hashlib.sha256).digest()
+
+    def token(self, peer: Peer) -> str:
+        """The token naming ``peer`` (URL-safe base64: a URI parameter value)."""
+        text = f"{peer.transport.value}|{peer.host}|{peer.port}".encode()
+        mac = hmac.new(self._key, text, hashlib.sha256).digest()[:_MAC_BYTES]
+        return base64.urlsafe_b64encode(mac + text).rstrip(b"=").decode()
+
+    def peer(self, token: str) -> Peer | None:
+        """The connection ``token`` names; None when it is not a valid token of ours."""
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            return None
+        mac, text = raw[:_MAC_BYTES], raw[_MAC_BYTES:]
+        expected = hmac.new(self._key, text, hashlib.sha256).digest()[:_MAC_BYTES]
+        if not hmac.compare_digest(mac, expected):
+            return None
+        try:
+            transport, host, port = text.decode().split("|")
+            return Peer(TransportName(transport), host, int(port))
+        except ValueError:
+            return None
+
+    def mark(self, record_route: str, peer: Peer) -> str:
+        """``record_route`` (``<sip:...;lr>``) with the token of ``peer`` added."""
+        head, bracket, tail = record_route.rpartition(">")
+        if not bracket:
+            return record_route
+        return f"{head};{FLOW_PARAM}={self.token(peer)}>{tail}"
+
+    def next_hop(self, request: Request, identity: LocalIdentity) -> Peer | None:
+        """The connection an in-dialog ``request`` must leave by: the token of the last of
+        its leading Route values that are ours; None when there is none."""
+        try:
+            routes = request.routes
+        except SipParseError:
+            return None
+        last: SipUri | None = None
+        for route in routes:
+            uri = route.uri
+            if not isinstance(uri, SipUri) or not identity.is_local_uri(uri):
+                break
+            last = uri
+        token = last.param(FLOW_PARAM) if last is not None else None
+        return self.peer(token) if token else None
