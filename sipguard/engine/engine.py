@@ -192,7 +192,7 @@ class Engine:
             if answer is not None:
                 return guarded + self._run(answer, now, wall)
         flow = self.flows.next_hop(request, self.identity)
-        if flow is not None:
+        if flow is not None and flow != inbound.peer:  # never back to where it came from
             self._hint_flow(key, flow)
         if request.method == "BYE":
             self.pipeline.call_ended(request.call_id)

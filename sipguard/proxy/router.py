@@ -157,7 +157,9 @@ def _send_to_source(source: SourceAddress, contact: SipUri) -> bool:
     # the phone's ephemeral port: the Contact is where it listens, unless the Contact
     # names a private address other than the source (a NAT in between, as nathelper's
     # tests see it), in which case only the source can reach the phone.
-    if source.transport == "udp":
+    if source.transport in ("udp", "ws", "wss"):
+        # RFC 7118 §5: a WebSocket client takes no new connections; its Contact (often
+        # "x.invalid") is reachable only over the connection it registered on.
         return True
     try:
         host = ipaddress.ip_address(contact.host_bare)
