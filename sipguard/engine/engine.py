@@ -130,6 +130,10 @@ class Engine:
         self.flows = FlowTokens(self.guard.nonce_secret)
         self.core.flows = self.flows
         self._flow_hints: OrderedDict[TransactionKey, Peer] = OrderedDict()
+        # Flow tokens are read only where a WebSocket listener can have made them.
+        self._websockets = any(
+            listen.transport in (TransportName.WS, TransportName.WSS) for listen in config.listen
+        )
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -191,7 +195,7 @@ class Engine:
             answer, request, guarded = self._guard(request, inbound, now, wall)
             if answer is not None:
                 return guarded + self._run(answer, now, wall)
-        flow = self.flows.next_hop(request, self.identity)
+        flow = self.flows.next_hop(request, self.identity) if self._websockets else None
         if flow is not None and flow != inbound.peer:  # never back to where it came from
             self._hint_flow(key, flow)
         if request.method == "BYE":
@@ -338,7 +342,7 @@ class Engine:
         self, event: RouteRequest, now: float, wall: float
     ) -> list[CoreEvent | EngineAction]:
         request = event.request
-        flow = self._flow_hints.pop(server_key(request), None)
+        flow = self._flow_hints.pop(server_key(request), None) if self._flow_hints else None
         if flow is not None and isinstance(request.uri, SipUri) and event.loose_routed:
             # RFC 7118 §5: back over the WebSocket the dialog's far end is on.
             source = SourceAddress(flow.transport, flow.host, flow.port)
