@@ -2,7 +2,7 @@
 
 Rules of this file:
 - No I/O and no clock: ``now`` is a parameter. The table decides (admit or refuse, which
-  connections are overdue); ``tcp.py`` acts (abort, close).
+  connections are overdue); ``stream.py`` acts (abort, close).
 - A connection is indexed by id and by its remote ``(transport, host, port)``, whichever
   side opened it, so a response or a new request to that address reuses it (RFC 5923
   style reuse; RFC 3261 §18.2.2 sends a response on the connection the request came on).

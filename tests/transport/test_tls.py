@@ -1,5 +1,5 @@
 """TLS over real loopback sockets: what is accepted, who a peer is, what is refused and
-when, outbound verification, and certificate reload (transport/tls.py, tcp.py)."""
+when, outbound verification, and certificate reload (transport/tls.py, stream.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ws and wss listeners over real loopback sockets, with the websockets package as the
 browser: upgrade, refusals, messages both ways, size caps, keep-alive Pings, sends with no
-connection, and ``on_closed`` (transport/tcp.py, manager.py)."""
+connection, and ``on_closed`` (transport/stream.py, ws.py, manager.py)."""
 
 from __future__ import annotations
 
