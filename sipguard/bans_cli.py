@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sipguard.cli_support import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_alone
 from sipguard.config import ConfigError, load_config
 from sipguard.guard.banlist import InvalidNetworkError, canonical_network
 from sipguard.guard.state import BanOrder
@@ -32,9 +33,6 @@ from sipguard.store.base import StoreError
 
 __all__ = ["BANS_FILE", "DEFAULT_BAN_SECONDS", "MANUAL_JAIL", "add_parser", "main_bans"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 BANS_FILE = "bans.sqlite"
 MANUAL_JAIL = "manual"
 DEFAULT_BAN_SECONDS = 86_400
@@ -69,14 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main_bans(argv: Sequence[str]) -> int:
     """Run ``bans`` with ``argv`` (``["list", "--config", "f.toml"]``); the exit status."""
-    parser = argparse.ArgumentParser(prog="sipguard")
-    add_parser(parser.add_subparsers(dest="command"))
-    try:
-        args = parser.parse_args(["bans", *argv])
-    except SystemExit as exc:  # --help and usage errors: argparse already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    status: int = args.handler(args)
-    return status
+    return run_alone("bans", add_parser, argv)
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:

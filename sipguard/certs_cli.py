@@ -24,13 +24,11 @@ from datetime import datetime
 from pathlib import Path
 
 from sipguard import certs
+from sipguard.cli_support import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run_alone
 from sipguard.config import Config, ConfigError, load_config
 
 __all__ = ["CERTS_DIR", "add_parser", "main_certs"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 CERTS_DIR = "certs"
 """The default directory, under the policy's ``state_dir``."""
 _Handler = Callable[[argparse.Namespace], int]
@@ -67,14 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main_certs(argv: Sequence[str]) -> int:
     """Run ``certs`` with ``argv`` (``["init", "--config", "f.toml"]``); the exit status."""
-    parser = argparse.ArgumentParser(prog="sipguard")
-    add_parser(parser.add_subparsers(dest="command"))
-    try:
-        args = parser.parse_args(["certs", *argv])
-    except SystemExit as exc:  # --help and usage errors: argparse already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    status: int = args.handler(args)
-    return status
+    return run_alone("certs", add_parser, argv)
 
 
 def _place_options(parser: argparse.ArgumentParser) -> None:

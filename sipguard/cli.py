@@ -17,14 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sipguard import __version__, bans_cli, certs_cli, users_cli
+from sipguard.cli_support import EXIT_OK, EXIT_USAGE
 from sipguard.config import Config, ConfigError, LogConfig, load_config
 from sipguard.logs import setup_logging
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 _LOG_FORMATS = ("text", "json")
 _LOG_LEVELS = ("debug", "info", "warning", "error")

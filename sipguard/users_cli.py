@@ -20,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sipguard.cli_support import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from sipguard.config import ConfigError, load_config
 from sipguard.store.base import StoreError
 from sipguard.store.users import (
@@ -33,9 +34,6 @@ from sipguard.store.users import (
 __all__ = ["USERS_FILE", "add_user_parser", "main", "main_users"]
 
 USERS_FILE = "users.sqlite"
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
 def add_user_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
