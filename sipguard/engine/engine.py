@@ -130,10 +130,6 @@ class Engine:
         self.flows = FlowTokens(self.guard.nonce_secret)
         self.core.flows = self.flows
         self._flow_hints: OrderedDict[TransactionKey, Peer] = OrderedDict()
-        # Flow tokens are read only where a WebSocket listener can have made them.
-        self._websockets = any(
-            listen.transport in (TransportName.WS, TransportName.WSS) for listen in config.listen
-        )
         self.dropped = 0
         self.draining = False
         """Shutting down: new requests are refused with 503; dialogs already up go on."""
@@ -195,7 +191,7 @@ class Engine:
             answer, request, guarded = self._guard(request, inbound, now, wall)
             if answer is not None:
                 return guarded + self._run(answer, now, wall)
-        flow = self.flows.next_hop(request, self.identity) if self._websockets else None
+        flow = self.flows.next_hop(request, self.identity) if request.has("Route") else None
         if flow is not None and flow != inbound.peer:  # never back to where it came from
             self._hint_flow(key, flow)
         if request.method == "BYE":

@@ -13,7 +13,7 @@ import socket
 
 from sipguard.config import TransportName
 from sipguard.proxy.events import BranchTarget, Hop, Send
-from sipguard.proxy.flows import FLOW_TRANSPORTS, FlowTokens
+from sipguard.proxy.flows import FlowTokens, pinned
 from sipguard.proxy.forward import (
     forward_request,
     loop_hash,
@@ -25,7 +25,7 @@ from sipguard.proxy.forward import (
 from sipguard.proxy.identity import LocalIdentity, address_family
 from sipguard.proxy.replies import top_branch
 from sipguard.proxy.via import response_destination, strip_top_via
-from sipguard.sip import Request, Response
+from sipguard.sip import Request, Response, SipParseError, Uri
 from sipguard.transport.base import Peer
 
 __all__ = ["copy_for", "reply_statelessly", "response_statelessly", "stateless_branch"]
@@ -63,7 +63,7 @@ def copy_for(  # noqa: PLR0913 - the copy's inputs, named
         inbound = _arrived_by(request, outbound, identity, source)
         values = record_route_values(identity, inbound=inbound, outbound=outbound)
         if flows is not None:
-            values = _mark_flows(values, flows, peer, source)
+            values = _mark_flows(values, flows, request, target, source)
     out = forward_request(
         request,
         request_uri=target.request_uri,
@@ -116,15 +116,33 @@ def _to_response_address(response: Response) -> list[Send]:
 
 
 def _mark_flows(
-    values: tuple[str, ...], flows: FlowTokens, out: Peer, source: Hop | None
+    values: tuple[str, ...],
+    flows: FlowTokens,
+    request: Request,
+    target: BranchTarget,
+    source: Hop | None,
 ) -> tuple[str, ...]:
     # The entry facing out is first; with RFC 5658's two, the one facing in is second.
+    # With one entry for both sides it carries one flow: a request from the pinned side
+    # never goes back to it (the engine checks), so the far side's come to it.
     marked = list(values)
-    if out.transport in FLOW_TRANSPORTS:
+    out = target.hop.peer
+    if pinned(out, target.request_uri or request.uri):
         marked[0] = flows.mark(marked[0], out)
-    if len(marked) == 2 and source is not None and source.peer.transport in FLOW_TRANSPORTS:
-        marked[1] = flows.mark(marked[1], source.peer)
+    if source is not None and pinned(source.peer, _contact(request)):
+        if len(marked) == 2:
+            marked[1] = flows.mark(marked[1], source.peer)
+        elif marked[0] == values[0]:
+            marked[0] = flows.mark(marked[0], source.peer)
     return tuple(marked)
+
+
+def _contact(request: Request) -> Uri | None:
+    try:
+        contacts = request.contacts
+    except SipParseError:
+        return None
+    return contacts[0].uri if contacts else None
 
 
 def _arrived_by(

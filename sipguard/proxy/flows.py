@@ -1,6 +1,7 @@
-"""Flows to WebSocket clients (RFC 7118 §5, RFC 5626 §5.3 style): a browser's Contact
-(``sip:x@df7jal23ls0d.invalid;transport=ws``) names no reachable host, so requests for it
-must go back over the connection it used.
+"""Flows (RFC 5626 §5.3 style) to UAs whose Contact cannot be reached: a browser's
+(``sip:x@df7jal23ls0d.invalid;transport=ws``, RFC 7118 §5) and a phone's behind a NAT
+(``sip:1001@192.168.1.20``, seen from 203.0.113.5): requests for them must go back to the
+address (the connection) they came from.
 
 How: the Record-Route entry of ours that faces a ws/wss hop carries a ``sgflow``
 parameter, a signed token naming that connection's remote address. An in-dialog request
@@ -18,16 +19,36 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 
 from sipguard.proxy.identity import LocalIdentity
-from sipguard.sip import Request, SipParseError, SipUri
+from sipguard.sip import Request, SipParseError, SipUri, Uri
 from sipguard.sip.transports import Peer, TransportName
 
-__all__ = ["FLOW_PARAM", "FLOW_TRANSPORTS", "FlowTokens"]
+__all__ = ["FLOW_PARAM", "FLOW_TRANSPORTS", "FlowTokens", "pinned"]
 
 FLOW_PARAM = "sgflow"
 FLOW_TRANSPORTS = frozenset({TransportName.WS, TransportName.WSS})
 _MAC_BYTES = 16
+
+
+def pinned(peer: Peer, contact: Uri | None) -> bool:
+    """True when a UA at ``peer`` whose Contact is ``contact`` can be reached only at
+    ``peer``: over a WebSocket, or when the Contact names a non-global address (private,
+    shared, link-local: nathelper's "behind a NAT" test) other than ``peer``'s, or an
+    ``.invalid`` host."""
+    if peer.transport in FLOW_TRANSPORTS:
+        return True
+    if not isinstance(contact, SipUri):
+        return False
+    host = contact.host_bare
+    if host.lower().endswith(".invalid"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: resolvable, not ours to second-guess
+    return not address.is_global and str(address) != peer.host
 
 
 class FlowTokens:

@@ -209,3 +209,43 @@ def test_a_tls_upstream_named_by_host_is_checked_for_that_name() -> None:
     (to_pbx,) = [a for a in later if isinstance(a, Transmit) and a.dest.host == "10.0.0.5"]
     assert to_pbx.server_name == "pbx.example.net"
     assert to_pbx.data.startswith(b"INVITE ")
+
+
+def nated_invite() -> bytes:
+    # The phone sits behind a NAT: its Contact names its private address.
+    return invite().replace(
+        b"Contact: <sip:1001@198.51.100.7:5062>", b"Contact: <sip:1001@192.168.1.20:5062>"
+    )
+
+
+def in_dialog(method: str, uri: str, route: str, via: str, cseq: int) -> bytes:
+    return (
+        f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {via};branch=z9hG4bK{method}{cseq}\r\n"
+        f"Route: {route}\r\nMax-Forwards: 70\r\nFrom: <sip:2001@example.com>;tag=pbx\r\n"
+        f"To: <sip:1001@example.com>;tag=f1\r\nCall-ID: call-1@198.51.100.7\r\n"
+        f"CSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def test_requests_to_a_phone_behind_a_nat_go_to_its_public_address() -> None:
+    eng = engine("sip:10.0.0.5:5070")
+    out = sent(receive(eng, nated_invite()))
+    forwarded = next(m for d, m in out if d == PBX)
+    assert isinstance(forwarded, Request)
+    (route,) = forwarded.get_all("Record-Route")
+    assert ";sgflow=" in route  # our entry remembers where the phone really is
+    # The PBX hangs up: Request-URI the private Contact, Route our entry.
+    bye = in_dialog("BYE", "sip:1001@192.168.1.20:5062", route, "10.0.0.5:5070", 2)
+    out = sent(receive(eng, bye, PBX))
+    assert [d for d, m in out if isinstance(m, Request)] == [PHONE]
+    # The phone's own in-dialog request is not sent back to it.
+    reinvite = in_dialog("OPTIONS", "sip:2001@10.0.0.5:5070", route, "198.51.100.7:5062", 3)
+    out = sent(receive(eng, reinvite, PHONE))
+    assert [d for d, m in out if isinstance(m, Request)] == [PBX]
+
+
+def test_a_phone_reachable_at_its_contact_gets_no_flow() -> None:
+    out = sent(receive(engine("sip:10.0.0.5:5070"), invite()))
+    forwarded = next(m for d, m in out if d == PBX)
+    assert isinstance(forwarded, Request)
+    assert "sgflow" not in (forwarded.get("Record-Route") or "")
