@@ -1,7 +1,8 @@
 """The engine: bytes and peers in, actions out; the sans-I/O glue between the transports,
 the guards and the proxy core (``engine.py``), with the actions it asks for
-(``actions.py``), the guard pipeline it builds (``guards.py``), what it remembers of the
-upstreams (``upstream.py``) and topology hiding (``hiding.py``)."""
+(``actions.py``), the guard pipeline it builds (``guards.py``), the upstream PBXs
+(``upstreams.py``: choice, health, dialogs), upstream authentication evidence
+(``upstream_auth.py``) and topology hiding (``hiding.py``)."""
 
 from sipguard.engine.actions import EngineAction, Notice, Persist, PersistBan, Resolve, Transmit
 from sipguard.engine.engine import Engine

@@ -31,9 +31,10 @@ from sipguard.engine.actions import (
 )
 from sipguard.engine.guards import GuardSetup, NoUsers, guard_pipeline, new_bans
 from sipguard.engine.hiding import Hiding
-from sipguard.engine.upstream import DialogMemory, UpstreamAuth
+from sipguard.engine.upstream_auth import UpstreamAuth
+from sipguard.engine.upstreams import UpstreamSet
 from sipguard.guard import AuthMode, Drop, GuardContext, Pass, Reject
-from sipguard.proxy.balancer import Balancer, Target
+from sipguard.proxy.balancer import Target
 from sipguard.proxy.core import ProxyCore
 from sipguard.proxy.destination import destination_of
 from sipguard.proxy.events import (
@@ -46,10 +47,9 @@ from sipguard.proxy.events import (
     Send,
 )
 from sipguard.proxy.flows import FlowTokens
-from sipguard.proxy.health import FailureReason, HealthEvent, TargetWentDown, response_failure
 from sipguard.proxy.identity import LocalIdentity, address_family, normalize_ip
 from sipguard.proxy.location import Location
-from sipguard.proxy.probe import ProbeSchedule, build_probe
+from sipguard.proxy.probe import build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
@@ -114,9 +114,7 @@ class Engine:
             record_route=config.server.record_route,
             server_name=config.server.server_name,
         )
-        self.balancer = Balancer(config.upstream, config.dispatcher) if config.upstream else None
-        targets = self.balancer.targets if self.balancer else ()
-        self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
+        self.upstreams = UpstreamSet(config, now)
         self.supported = frozenset(
             t
             for t in (listen.transport for listen in config.listen)
@@ -124,7 +122,6 @@ class Engine:
         )
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
-        self._dialogs = DialogMemory()
         self._upstream_auth = UpstreamAuth()
         self.hiding = Hiding.of(config, identity, self.guard.nonce_secret)
         self.flows = FlowTokens(self.guard.nonce_secret)
@@ -136,12 +133,7 @@ class Engine:
 
     def reconfigure(self, config: Config, now: float) -> None:
         """Take a reloaded policy (listeners excepted: they need a restart)."""
-        if config.upstream != self.config.upstream or config.dispatcher != self.config.dispatcher:
-            self.balancer = (
-                Balancer(config.upstream, config.dispatcher) if config.upstream else None
-            )
-            targets = self.balancer.targets if self.balancer else ()
-            self.probes = ProbeSchedule(targets, config.dispatcher.probe_interval, start=now)
+        self.upstreams = self.upstreams.reconfigured(config, now)
         self.pipeline = guard_pipeline(config, self.identity, self.guard)
         self.hiding = Hiding.of(config, self.identity, self.guard.nonce_secret)
         self.core.record_route = config.server.record_route
@@ -252,13 +244,15 @@ class Engine:
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must next run (None: nothing scheduled)."""
-        deadlines = [d for d in (self.core.next_deadline(), self.probes.next_deadline()) if d]
+        deadlines = [
+            d for d in (self.core.next_deadline(), self.upstreams.probes.next_deadline()) if d
+        ]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float, wall: float) -> list[EngineAction]:
         """Fire the transaction timers and the probes that are due."""
         out = self._run(self.core.handle_timer(now), now, wall)
-        for target in self.probes.due(now):
+        for target in self.upstreams.probes.due(now):
             out += self._probe(target, now, wall)
         return out
 
@@ -307,9 +301,9 @@ class Engine:
                 queue.extend(self._route(event, now, wall))
             elif isinstance(event, BranchOutcome):
                 out += self._upstream_offence(event, wall)
-                out += self._health(event, now)
+                out += self.upstreams.branch_outcome(event, now)
             elif isinstance(event, OriginatedResult):
-                out += self._probe_result(event, now)
+                out += self.upstreams.probe_result(event, now)
             else:
                 out.append(event)
         return out
@@ -351,7 +345,7 @@ class Engine:
                 mode=self.config.mode,
                 identity=self.identity,
                 location=self.location,
-                upstreams=lambda: self._upstreams(request),
+                upstreams=lambda: self.upstreams.candidates(request, self._rng),
                 failover=self.config.dispatcher.failover_statuses,
                 now=wall,
                 loose_routed=event.loose_routed,
@@ -470,16 +464,8 @@ class Engine:
 
     # -- upstream health and probes ----------------------------------------------------
 
-    def _upstreams(self, request: Request) -> Sequence[Target]:
-        if self.balancer is None:
-            return ()
-        upstreams = self.balancer.candidates(request.call_id, self._rng)
-        if request.to.tag is not None:
-            return self._dialogs.first(request.call_id, upstreams)
-        return upstreams
-
     def _upstream_offence(self, outcome: BranchOutcome, wall: float) -> list[EngineAction]:
-        # [auth] mode = "upstream": fail2ban in the path (engine/upstream.py grades it).
+        # [auth] mode = "upstream": fail2ban in the path (engine/upstream_auth.py grades it).
         if self.config.auth.mode is not AuthMode.UPSTREAM:
             return []
         offence = self._upstream_auth.offence(outcome)
@@ -487,23 +473,6 @@ class Engine:
             return []
         self.pipeline.report(offence, wall)
         return new_bans(self.pipeline, self.guard.bans)
-
-    def _health(self, outcome: BranchOutcome, now: float) -> list[EngineAction]:
-        target = outcome.tag
-        if self.balancer is None or not isinstance(target, Target):
-            return []
-        forwarded = outcome.request
-        if forwarded is not None and forwarded.method == "INVITE" and 200 <= outcome.status < 300:
-            self._dialogs.remember(forwarded.call_id, target)
-        if outcome.timed_out:
-            event = self.balancer.mark(target, False, now, reason=FailureReason.TIMEOUT)
-        elif outcome.transport_failed:
-            event = self.balancer.mark(target, False, now, reason=FailureReason.TRANSPORT_ERROR)
-        else:
-            reason = response_failure(outcome.status, self.config.dispatcher.failover_statuses)
-            ok = reason is None
-            event = self.balancer.mark(target, ok, now, reason=reason or FailureReason.FAILED)
-        return _health_notice(event)
 
     def _probe(self, target: Target, now: float, wall: float) -> list[EngineAction]:
         waiting = _Waiting(None, None, [NextHop(target.uri, tag=target)], probe=target)
@@ -523,24 +492,6 @@ class Engine:
             server_name=self.config.server.server_name,
         )
         return self.core.originate(request, Hop(peer), target, now)
-
-    def _probe_result(self, result: OriginatedResult, now: float) -> list[EngineAction]:
-        target = result.tag
-        if self.balancer is None or not isinstance(target, Target):
-            return []
-        if self.probes.in_flight(target):
-            self.probes.finished(target)
-        if result.response is None:
-            why = (
-                FailureReason.TRANSPORT_ERROR if result.transport_failed else FailureReason.TIMEOUT
-            )
-            event = self.balancer.mark(target, False, now, reason=why)
-        else:
-            reason = response_failure(result.response.status)
-            event = self.balancer.mark(
-                target, reason is None, now, reason=reason or FailureReason.FAILED
-            )
-        return _health_notice(event)
 
     # -- the one place unparsable input is answered ------------------------------------
 
@@ -574,13 +525,3 @@ def _starts_something(request: Request) -> bool:
     # While draining, a request outside a dialog would start work we may not finish;
     # ACK, CANCEL and in-dialog requests (a BYE) let running calls end cleanly.
     return request.method not in ("ACK", "CANCEL") and request.to.tag is None
-
-
-def _health_notice(event: HealthEvent[Target] | None) -> list[EngineAction]:
-    if event is None:
-        return []
-    name = "upstream down" if isinstance(event, TargetWentDown) else "upstream up"
-    fields = [("uri", str(event.target.uri))]
-    if isinstance(event, TargetWentDown):
-        fields.append(("reason", str(event.reason)))
-    return [Notice(name, tuple(fields))]

@@ -1,1 +1,1 @@
-"""Tests of sipguard/config.py (the loader) and sipguard/logs.py."""
+"""Tests of sipguard/config/ (the loader) and sipguard/logs.py."""

@@ -1,6 +1,6 @@
-"""What the engine remembers about the upstreams' answers, bounded: which PBX answered a
-dialog (for UAs that ignore Record-Route), and the nonces of the challenges a PBX sent
-([auth] mode = "upstream": fail2ban in the path).
+"""[auth] mode = "upstream": fail2ban in the path. The nonces of the challenges a PBX
+sent, bounded, so that its refusal of the credentials that come back is graded as
+verified evidence only for an address that read the challenge.
 
 Rules of this file: LRU tables with fixed caps; no clock, no I/O.
 """
@@ -8,42 +8,15 @@ Rules of this file: LRU tables with fixed caps; no clock, no I/O.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
 
 from sipguard.guard import Offence, OffenceKind
-from sipguard.proxy.balancer import Target
 from sipguard.proxy.events import BranchOutcome
 from sipguard.sip import Response, SipParseError
 
-__all__ = ["MAX_REMEMBERED_DIALOGS", "MAX_REMEMBERED_NONCES", "DialogMemory", "UpstreamAuth"]
+__all__ = ["MAX_REMEMBERED_NONCES", "UpstreamAuth"]
 
 MAX_REMEMBERED_NONCES = 65_536
 """Upstream challenges remembered, by (client address, nonce) (LRU)."""
-MAX_REMEMBERED_DIALOGS = 65_536
-"""Call-IDs whose answering upstream is kept for UAs that ignore Record-Route (LRU)."""
-
-
-class DialogMemory:
-    """Call-ID -> the upstream whose 2xx answered its INVITE."""
-
-    def __init__(self, cap: int = MAX_REMEMBERED_DIALOGS) -> None:
-        self._cap = cap
-        self._dialogs: OrderedDict[str, Target] = OrderedDict()
-
-    def remember(self, call_id: str, target: Target) -> None:
-        """``target`` answered the INVITE of ``call_id``."""
-        self._dialogs[call_id] = target
-        self._dialogs.move_to_end(call_id)
-        if len(self._dialogs) > self._cap:
-            self._dialogs.popitem(last=False)
-
-    def first(self, call_id: str, upstreams: Sequence[Target]) -> Sequence[Target]:
-        """``upstreams`` with the one that answered ``call_id`` first: a UA that ignores
-        Record-Route sends its in-dialog requests to us, and they belong to that PBX."""
-        target = self._dialogs.get(call_id)
-        if target is None or target not in upstreams:
-            return upstreams
-        return (target, *(t for t in upstreams if t is not target))
 
 
 class UpstreamAuth:
