@@ -84,6 +84,8 @@ class _Waiting:
     resolved: dict[int, list[Peer]] = field(default_factory=dict)
     decision: Forward | None = None
     probe: Target | None = None
+    source: Hop | None = None
+    """Where the request came from (a stateless refusal goes back there)."""
 
 
 class Engine:
@@ -183,8 +185,10 @@ class Engine:
             answer, request, guarded = self._guard(request, inbound, now, wall)
             if answer is not None:
                 return guarded + self._run(answer, now, wall)
-        flow = self.flows.next_hop(request, self.identity) if request.has("Route") else None
-        if flow is not None and flow != inbound.peer:  # never back to where it came from
+        flows = self.flows.next_hops(request, self.identity) if request.has("Route") else ()
+        # Never back to where it came from: that token is the sender's own flow.
+        flow = next((peer for peer in flows if peer != inbound.peer), None)
+        if flow is not None:
             self._hint_flow(key, flow)
         if request.method == "BYE":
             self.pipeline.call_ended(request.call_id)
@@ -356,7 +360,9 @@ class Engine:
             if event.context is None:
                 # §16.11: a stateless forward has one target and no failover.
                 decision = Forward(decision.hops[:1])
-            waiting = _Waiting(event.context, request, list(decision.hops), decision=decision)
+            waiting = _Waiting(
+                event.context, request, list(decision.hops), decision=decision, source=event.source
+            )
             return self._resolve_or_dispatch(waiting, now)
         out: list[CoreEvent | EngineAction] = []
         if isinstance(decision, Register):
@@ -432,7 +438,7 @@ class Engine:
         if waiting.request is not None and targets:
             allowed = secure_targets(waiting.request, targets)
             if not allowed:
-                return self._refuse_downgrade(waiting.request, waiting.context, now)
+                return self._refuse_downgrade(waiting, now)
             targets = allowed
         if waiting.context is None:
             if targets and waiting.request is not None:
@@ -454,15 +460,15 @@ class Engine:
             failover=decision.failover,
         )
 
-    def _refuse_downgrade(
-        self, request: Request, context: int | None, now: float
-    ) -> list[CoreEvent]:
+    def _refuse_downgrade(self, waiting: _Waiting, now: float) -> list[CoreEvent]:
+        request = waiting.request
+        assert request is not None  # noqa: S101 - only called with a request
         reply = sips_refusal(request, self.config.server.domain, self.config.server.server_name)
-        if context is not None:
-            return self.core.reply(context, reply, now)
-        return []  # a stateless forward (an ACK): nothing to answer
-
-    # -- upstream health and probes ----------------------------------------------------
+        if waiting.context is not None:
+            return self.core.reply(waiting.context, reply, now)
+        if waiting.source is None or request.method == "ACK":
+            return []  # an ACK is never answered (§17.1.1.3)
+        return self.core.reply_stateless(reply, waiting.source)  # stateless mode (§16.11)
 
     def _upstream_offence(self, outcome: BranchOutcome, wall: float) -> list[EngineAction]:
         # [auth] mode = "upstream": fail2ban in the path (engine/upstream_auth.py grades it).

@@ -123,17 +123,15 @@ def _mark_flows(
     source: Hop | None,
 ) -> tuple[str, ...]:
     # The entry facing out is first; with RFC 5658's two, the one facing in is second.
-    # With one entry for both sides it carries one flow: a request from the pinned side
-    # never goes back to it (the engine checks), so the far side's come to it.
+    # One entry for both sides carries both flows: a request never goes back to the side
+    # it came from (the engine checks), so it takes the other.
     marked = list(values)
     out = target.hop.peer
     if pinned(out, target.request_uri or request.uri):
         marked[0] = flows.mark(marked[0], out)
     if source is not None and pinned(source.peer, _contact(request)):
-        if len(marked) == 2:
-            marked[1] = flows.mark(marked[1], source.peer)
-        elif marked[0] == values[0]:
-            marked[0] = flows.mark(marked[0], source.peer)
+        side = 1 if len(marked) == 2 else 0
+        marked[side] = flows.mark(marked[side], source.peer)
     return tuple(marked)
 
 

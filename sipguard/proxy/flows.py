@@ -28,6 +28,7 @@ from sipguard.sip.transports import Peer, TransportName
 __all__ = ["FLOW_PARAM", "FLOW_TRANSPORTS", "FlowTokens", "pinned"]
 
 FLOW_PARAM = "sgflow"
+_SEPARATOR = "."  # not in URL-safe base64: two tokens in one parameter
 FLOW_TRANSPORTS = frozenset({TransportName.WS, TransportName.WSS})
 _MAC_BYTES = 16
 
@@ -80,24 +81,32 @@ class FlowTokens:
             return None
 
     def mark(self, record_route: str, peer: Peer) -> str:
-        """``record_route`` (``<sip:...;lr>``) with the token of ``peer`` added."""
+        """``record_route`` (``<sip:...;lr>``) with the token of ``peer`` added (after any
+        token it carries: one entry can face two pinned UAs, a browser calling a browser)."""
         head, bracket, tail = record_route.rpartition(">")
         if not bracket:
             return record_route
-        return f"{head};{FLOW_PARAM}={self.token(peer)}>{tail}"
+        token = self.token(peer)
+        if f";{FLOW_PARAM}=" in head:
+            return f"{head}{_SEPARATOR}{token}>{tail}"
+        return f"{head};{FLOW_PARAM}={token}>{tail}"
 
-    def next_hop(self, request: Request, identity: LocalIdentity) -> Peer | None:
-        """The connection an in-dialog ``request`` must leave by: the token of the last of
-        its leading Route values that are ours; None when there is none."""
+    def next_hops(self, request: Request, identity: LocalIdentity) -> tuple[Peer, ...]:
+        """The connections an in-dialog ``request`` may have to leave by: the valid tokens
+        of the last of its leading Route values that are ours (the caller skips the one
+        it came from)."""
         try:
             routes = request.routes
         except SipParseError:
-            return None
+            return ()
         last: SipUri | None = None
         for route in routes:
             uri = route.uri
             if not isinstance(uri, SipUri) or not identity.is_local_uri(uri):
                 break
             last = uri
-        token = last.param(FLOW_PARAM) if last is not None else None
-        return self.peer(token) if token else None
+        value = last.param(FLOW_PARAM) if last is not None else None
+        if not value:
+            return ()
+        peers = (self.peer(token) for token in value.split(_SEPARATOR))
+        return tuple(peer for peer in peers if peer is not None)

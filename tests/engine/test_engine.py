@@ -8,6 +8,8 @@ import itertools
 import random
 from pathlib import Path
 
+import pytest
+
 from sipguard.config import (
     Config,
     DispatcherConfig,
@@ -173,10 +175,11 @@ def test_a_via_naming_a_transport_we_do_not_listen_on_is_not_believed() -> None:
     assert [str(r.uri) for r in forwarded.record_routes] == ["sip:192.0.2.1:5060;lr"]
 
 
-def test_a_sips_request_is_never_forwarded_over_a_plain_transport() -> None:
+@pytest.mark.parametrize("stateless", [False, True])
+def test_a_sips_request_is_never_forwarded_over_a_plain_transport(stateless: bool) -> None:
     # RFC 5630 §5.3: the upstream is reached over UDP, so the SIPS request cannot go there.
     sips = invite().replace(b"INVITE sip:2001@", b"INVITE sips:2001@")
-    out = sent(receive(engine("sip:10.0.0.5:5070"), sips))
+    out = sent(receive(engine("sip:10.0.0.5:5070", stateless=stateless), sips))
     assert all(d != PBX for d, _ in out)
     final = [m for _, m in out if isinstance(m, Response) and m.status >= 200]
     assert [(m.status, m.get("Warning")) for m in final] == [

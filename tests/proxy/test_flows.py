@@ -41,9 +41,18 @@ def test_the_last_of_our_routes_decides_where_the_request_goes() -> None:
     facing_ws = TOKENS.mark("<sip:192.0.2.1:443;transport=wss;lr>", BROWSER)
     assert ";sgflow=" in facing_ws
     # From the UDP side towards the browser: its entry comes last.
-    assert TOKENS.next_hop(bye(facing_udp, facing_ws), IDENTITY) == BROWSER
+    assert TOKENS.next_hops(bye(facing_udp, facing_ws), IDENTITY) == (BROWSER,)
     # From the browser towards the UDP side: the flow entry is not the last of ours.
-    assert TOKENS.next_hop(bye(facing_ws, facing_udp), IDENTITY) is None
+    assert TOKENS.next_hops(bye(facing_ws, facing_udp), IDENTITY) == ()
     # A Route that is not ours ends the run of ours.
-    assert TOKENS.next_hop(bye("<sip:203.0.113.1;lr>", facing_ws), IDENTITY) is None
-    assert TOKENS.next_hop(bye(), IDENTITY) is None
+    assert TOKENS.next_hops(bye("<sip:203.0.113.1;lr>", facing_ws), IDENTITY) == ()
+    assert TOKENS.next_hops(bye(), IDENTITY) == ()
+
+
+def test_one_entry_can_name_both_ends_of_a_browser_to_browser_call() -> None:
+    other = Peer(WSS, "203.0.113.50", 50000)
+    entry = TOKENS.mark(TOKENS.mark("<sip:192.0.2.1:443;transport=wss;lr>", BROWSER), other)
+    assert entry.count("sgflow=") == 1
+    assert TOKENS.next_hops(bye(entry), IDENTITY) == (BROWSER, other)
+    forged = entry.replace("sgflow=", "sgflow=AAAA.")  # a bad token among good ones
+    assert TOKENS.next_hops(bye(forged), IDENTITY) == (BROWSER, other)
