@@ -113,7 +113,7 @@ def hash_hex(algorithm: Algorithm, data: str) -> str:
     """
     name = _HASHLIB_NAMES[algorithm.base]
     try:
-        digest = hashlib.new(name, data.encode("utf-8"))
+        digest = hashlib.new(name, data.encode("utf-8", "surrogateescape"))
     except ValueError as exc:
         raise UnsupportedAlgorithmError(f"{algorithm.base.value} is not available") from exc
     return digest.hexdigest()
@@ -155,7 +155,9 @@ def expected_response(  # noqa: PLR0913, PLR0917 - the RFC's inputs, named as th
 
 def response_matches(expected: str, given: str) -> bool:
     """Constant-time comparison of two hex responses (case-insensitive hex)."""
-    return hmac.compare_digest(expected.lower().encode(), given.lower().encode())
+    # Header text keeps undecodable bytes as surrogates (the parser's surrogateescape).
+    wire = ("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected.lower().encode(*wire), given.lower().encode(*wire))
 
 
 _NC_RE = re.compile(r"[0-9A-Fa-f]{8}\Z")  # nc-value = 8LHEX (RFC 7616 §3.4)

@@ -79,7 +79,8 @@ def stateless_branch(request: Request) -> str:
     """Our branch for a stateless forward: §16.11 says a retransmission of the request
     MUST get the same one, so it is a function of the request (its loop hash and the
     branch it arrived with)."""
-    digest = hashlib.blake2b(top_branch(request).encode(), digest_size=8).hexdigest()
+    branch = top_branch(request).encode("utf-8", "surrogateescape")  # as received
+    digest = hashlib.blake2b(branch, digest_size=8).hexdigest()
     return make_branch(loop_hash(request), digest)
 
 
@@ -92,7 +93,8 @@ def reply_statelessly(response: Response, source: Hop) -> list[Send]:
     """
     if source.reliable:
         return [Send(source, response)]
-    return _to_response_address(response)
+    # A Via naming no transport we know (a malformed request's 400): back to the sender.
+    return _to_response_address(response) or [Send(source, response)]
 
 
 def response_statelessly(response: Response, identity: LocalIdentity) -> list[Send]:
@@ -111,8 +113,11 @@ def _to_response_address(response: Response) -> list[Send]:
     target = response_destination(response, reliable_connection_open=False)
     if target is None:
         return []
-    peer = Peer(TransportName(target.transport.lower()), target.host, target.port)
-    return [Send(Hop(peer), response)]
+    try:
+        transport = TransportName(target.transport.lower())
+    except ValueError:
+        return []  # not a transport we could send on
+    return [Send(Hop(Peer(transport, target.host, target.port)), response)]
 
 
 def _mark_flows(

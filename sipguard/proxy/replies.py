@@ -19,7 +19,8 @@ __all__ = ["local_reply", "local_tag", "top_branch"]
 def local_tag(request: Request) -> str:
     """A To tag for our answers to ``request``: the same for its retransmissions."""
     parts = (request.get("Call-ID") or "", request.get("From") or "", top_branch(request))
-    digest = hashlib.blake2b("\n".join(parts).encode(), digest_size=6).hexdigest()
+    data = "\n".join(parts).encode("utf-8", "surrogateescape")  # header text as received
+    digest = hashlib.blake2b(data, digest_size=6).hexdigest()
     return f"sg{digest}"
 
 

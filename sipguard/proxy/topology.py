@@ -65,14 +65,16 @@ class TopologyHider:
 
     def seal(self, values: Sequence[str]) -> str:
         """``values`` as one token of URL-safe base64 characters (a SIP token)."""
-        data = self._aead.encrypt(_NONCE, _SEPARATOR.join(values).encode(), None)
+        plain = _SEPARATOR.join(values).encode("utf-8", "surrogateescape")  # bytes as received
+        data = self._aead.encrypt(_NONCE, plain, None)
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
     def open(self, token: str) -> list[str] | None:
         """The values sealed in ``token``; None when it is not one of ours."""
         try:
             data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            return self._aead.decrypt(_NONCE, data, None).decode().split(_SEPARATOR)
+            plain = self._aead.decrypt(_NONCE, data, None)
+            return plain.decode("utf-8", "surrogateescape").split(_SEPARATOR)
         except (ValueError, InvalidTag):
             return None
 

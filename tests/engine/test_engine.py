@@ -20,6 +20,7 @@ from sipguard.config import (
 )
 from sipguard.engine import Engine, EngineAction, Persist, Resolve, Transmit
 from sipguard.guard import AclPolicy
+from sipguard.guard.digest import Algorithm, expected_response, response_matches
 from sipguard.proxy.identity import ListenAddress, LocalIdentity
 from sipguard.proxy.location import Location
 from sipguard.sip import Request, Response, SipUri, parse_message, parse_uri
@@ -30,6 +31,7 @@ ME = Peer(UDP, "192.0.2.1", 5060)
 PHONE = Peer(UDP, "198.51.100.7", 5062)
 PBX = Peer(UDP, "10.0.0.5", 5070)
 NOW, WALL = 100.0, 1_700_000_000.0
+MD5 = Algorithm.MD5
 
 
 def uri(text: str) -> SipUri:
@@ -252,3 +254,32 @@ def test_a_phone_reachable_at_its_contact_gets_no_flow() -> None:
     forwarded = next(m for d, m in out if d == PBX)
     assert isinstance(forwarded, Request)
     assert "sgflow" not in (forwarded.get("Record-Route") or "")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        # Bytes that are not UTF-8 in a malformed request (found by fuzzing the engine):
+        # the 400's To tag is a hash of header text that must keep them as they came.
+        (b"From: <sip:1001@example.com>;tag=f1", b"From: <sip:1001@example.com>;tag\xdb=f1"),
+        # A Via naming no transport we know: the 400 goes back to the sender.
+        (b"Via: SIP/2.0/UDP", b"Via: SIP/2.0/UD%P"),
+    ],
+)
+def test_a_malformed_request_with_odd_bytes_is_answered_not_crashed_on(
+    damage: tuple[bytes, bytes],
+) -> None:
+    broken = invite().replace(*damage).replace(b"CSeq: 1 INVITE", b"CSeq: x INVITE")
+    out = receive(engine("sip:10.0.0.5:5070"), broken)
+    (answer,) = [a for a in out if isinstance(a, Transmit)]
+    assert answer.dest == PHONE
+    assert answer.data.startswith(b"SIP/2.0 400 ")
+
+
+def test_digest_text_with_bytes_that_are_not_utf8_is_hashed_and_compared_as_received() -> None:
+    # The parser keeps undecodable bytes as surrogates; a phone's cnonce or response can
+    # carry them, and digest code must neither crash nor match them by accident.
+    odd = b"\xdb\xdb".decode("utf-8", "surrogateescape")
+    assert not response_matches("ab" * 16, odd)
+    value = expected_response("0" * 32, "n", "00000001", odd, "auth", "INVITE", "sip:x", MD5)
+    assert len(value) == 32
