@@ -434,6 +434,9 @@ class Engine:
             for index, hop in enumerate(waiting.hops)
             for peer in waiting.resolved.get(index, [])[:1]
         ]
+        # A target we hold no listener for (its transport, or its IP family: a Route or a
+        # Request-URI can name anything) cannot be sent to: as if it did not resolve.
+        targets = [t for t in targets if self._can_send(t.hop.peer)]
         decision = waiting.decision
         if waiting.request is not None and targets:
             allowed = secure_targets(waiting.request, targets)
@@ -459,6 +462,13 @@ class Engine:
             sequential=decision.sequential,
             failover=decision.failover,
         )
+
+    def _can_send(self, peer: Peer) -> bool:
+        try:
+            self.identity.sent_by(peer.transport, address_family(peer.host))
+        except ValueError:
+            return False
+        return True
 
     def _refuse_downgrade(self, waiting: _Waiting, now: float) -> list[CoreEvent]:
         request = waiting.request

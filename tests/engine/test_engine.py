@@ -283,3 +283,13 @@ def test_digest_text_with_bytes_that_are_not_utf8_is_hashed_and_compared_as_rece
     assert not response_matches("ab" * 16, odd)
     value = expected_response("0" * 32, "n", "00000001", odd, "auth", "INVITE", "sip:x", MD5)
     assert len(value) == 32
+
+
+@pytest.mark.parametrize("route", ["<sip:203.0.113.1;transport=tls;lr>", "<sip:[2001:db8::1];lr>"])
+def test_a_route_we_hold_no_listener_for_is_answered_503(route: str) -> None:
+    # Found by fuzzing the engine: we listen on UDP over IPv4 only, and a trusted peer's
+    # Route names TLS, or IPv6. The request cannot leave; it must not raise either.
+    routed = invite().replace(b"Content-Length", f"Route: {route}\r\nContent-Length".encode())
+    out = sent(receive(engine("sip:10.0.0.5:5070"), routed))
+    finals = [m.status for _, m in out if isinstance(m, Response) and m.status >= 200]
+    assert finals == [503]
