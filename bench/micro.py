@@ -42,7 +42,7 @@ def stage_timings(data: bytes) -> list[tuple[str, Callable[[], object]]]:
 
     def fresh(name: str) -> Callable[[], object]:
         def read() -> object:
-            msg._cache.clear()
+            msg.__dict__.clear()
             return getattr(msg, name)
 
         return read

@@ -8,10 +8,13 @@ where SIP hides commas and semicolons that are not separators.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
+from sipguard.sip import accel
 from sipguard.sip.errors import SipParseError
 
 __all__ = [
+    "get_param",
     "is_token",
     "quote",
     "split_params",
@@ -203,13 +206,17 @@ def parse_params(text: str, what: str) -> Params:
     return tuple(out)
 
 
-def get_param(params: Params, name: str) -> str | None:
+def _get_param(params: Params, name: str) -> str | None:
     """First value of parameter ``name`` (case-insensitive); "" for a bare flag."""
     lname = name.lower()
     for key, value in params:
         if key == lname or key.lower() == lname:
             return "" if value is None else value
     return None
+
+
+get_param: Callable[[Params, str], str | None] = accel.GET_PARAM or _get_param
+"""First value of parameter ``name`` (case-insensitive); "" for a bare flag (in C when built)."""
 
 
 def with_params(params: Params, values: dict[str, str | None]) -> Params:

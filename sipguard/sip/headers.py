@@ -14,6 +14,7 @@ import ipaddress
 import re
 from typing import NamedTuple
 
+from sipguard.sip import accel
 from sipguard.sip.errors import SipParseError
 from sipguard.sip.grammar import (
     PARAMS_PATTERN,
@@ -105,6 +106,10 @@ def parse_via(text: str) -> Via:
     Raises:
         SipParseError: 400 "Invalid Via".
     """
+    return accel.via(text, Via) or _parse_via(text)
+
+
+def _parse_via(text: str) -> Via:
     m = _VIA_FAST_RE.match(text)
     if m is not None:
         transport, host, port, param_text = m.groups()
@@ -217,6 +222,9 @@ def parse_name_addr(text: str, what: str = "Address") -> NameAddr:
     Raises:
         SipParseError: 400 "Invalid <what>".
     """
+    fast = accel.name_addr(text, NameAddr, SipUri)
+    if fast is not None:
+        return fast
     try:
         return _name_addr(text)
     except SipParseError as exc:
@@ -287,6 +295,10 @@ def parse_cseq(text: str) -> CSeq:
     Raises:
         SipParseError: 400 "Invalid CSeq".
     """
+    return accel.cseq(text, CSeq) or _parse_cseq(text)
+
+
+def _parse_cseq(text: str) -> CSeq:
     m = _CSEQ_RE.match(text)
     if m is None:
         raise SipParseError(400, "Invalid CSeq")
@@ -354,6 +366,10 @@ def parse_auth(text: str, what: str) -> AuthValue:
         SipParseError: 400 "Invalid <what>" on a malformed auth-param list or a
         repeated parameter (RFC 7616 §3.4: a directive appears at most once).
     """
+    return accel.auth(text, AuthValue) or _parse_auth(text, what)
+
+
+def _parse_auth(text: str, what: str) -> AuthValue:
     raw = text.strip()
     scheme, _, rest = raw.partition(" ")
     if not is_token(scheme):

@@ -27,7 +27,8 @@ __all__ = ["HeaderField", "Message", "Request", "Response"]
 class Message(HeaderViews):
     """What requests and responses share: header fields, body, typed header views."""
 
-    __slots__ = ("_cache", "_fields", "_index", "_raw", "_start", "body")
+    # __dict__ holds the typed views once read (views.py ``view``).
+    __slots__ = ("__dict__", "_fields", "_index", "_raw", "_start", "body")
 
     def __init__(
         self,
@@ -43,7 +44,6 @@ class Message(HeaderViews):
         self._index = index if index is not None else index_fields(fields)
         self._raw = raw
         self._start = start
-        self._cache = {}
 
     # -- raw header access ------------------------------------------------------
 
@@ -61,7 +61,6 @@ class Message(HeaderViews):
         new._index = index_fields(fields)
         new._raw = None
         new._start = self._start
-        new._cache = {}
         self._copy_start_line(new)
         return new
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 
+from sipguard.sip import accel
 from sipguard.sip.errors import SipParseError
 from sipguard.sip.fields import Field
 from sipguard.sip.grammar import is_token
+from sipguard.sip.headers import CSeq, NameAddr, Via
 from sipguard.sip.limits import DEFAULT_LIMITS, ParseLimits
 from sipguard.sip.message import Request, Response
 from sipguard.sip.names import SINGLETON_HEADERS, SPELLED, header_key
@@ -35,6 +37,9 @@ _SCHEME_RE = re.compile(
     r"[a-z][a-z0-9+\-.]*+\Z"
 )  # scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _ANSWER_HEADERS = ("via", "from", "to", "call-id", "cseq")
+_ANSWER_SET = frozenset(_ANSWER_HEADERS)
+_VALUE_TYPES = (Via, NameAddr, SipUri, CSeq)  # what the accelerator builds, in its order
+_NAMES = accel.header_names(SPELLED) or SPELLED  # SPELLED as the accelerator's table
 _TITLES = {"via": "Via", "from": "From", "to": "To", "call-id": "Call-ID", "cseq": "CSeq"}
 
 
@@ -53,16 +58,34 @@ def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request 
     start = 0
     while data.startswith(b"\r\n", start):  # RFC 3261 §7.5: ignore leading CRLFs
         start += 2
-    head, body_start, lf_only = _split_head(data, start, n, limits)
-    lines, fields, index, duplicate = _read_fields(_header_lines(head, lf_only, limits), limits)
-    first = lines[0]
+    fast = accel.split_message(
+        data,
+        start,
+        limits.max_header_size,
+        limits.max_headers,
+        limits.max_header_line,
+        limits.max_via,
+        _NAMES,
+        header_key,
+        SINGLETON_HEADERS,
+        _VALUE_TYPES,
+    )
+    if fast is not None:
+        # The accelerator also read the views every message needs, where it was sure.
+        first, fields, index, duplicate, body_start, views, request_uri = fast
+    else:
+        head, body_start, lf_only = _split_head(data, start, n, limits)
+        lines, fields, index, duplicate = _read_fields(_header_lines(head, lf_only, limits), limits)
+        first = lines[0]
+        views, request_uri = {}, None
     if first[:4].upper() == "SIP/":
         msg: Request | Response = _response(first, fields, index)
+        msg.__dict__ = views
     else:
-        msg = _request(first, fields, index)
+        msg = _request(first, fields, index, views)
     _check_answer_headers(msg)
     try:
-        _check_readable(msg, first, duplicate)
+        _check_readable(msg, first, duplicate, request_uri)
         msg.body, msg._raw = _body(msg, data, start, body_start, limits)
     except SipParseError as exc:
         partial = msg if isinstance(msg, Request) else None
@@ -70,10 +93,15 @@ def parse_message(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Request 
     return msg
 
 
-def _check_readable(msg: Request | Response, first: str, duplicate: str | None) -> None:
+def _check_readable(
+    msg: Request | Response, first: str, duplicate: str | None, request_uri: SipUri | None
+) -> None:
     _ = msg.from_, msg.to, msg.call_id, msg.cseq
     if isinstance(msg, Request):
-        _check_request_line(msg, first)
+        if request_uri is None:
+            _check_request_line(msg, first)
+        else:  # the accelerator checked the line as _check_request_line does
+            msg.uri, msg.version = request_uri, "SIP/2.0"
         # RFC 3261 §8.1.1.3 / §8.2: the CSeq method MUST match the request method.
         if msg.cseq.method != msg.method:
             raise SipParseError(400, "CSeq Method Mismatch")
@@ -214,23 +242,35 @@ def _response(first: str, fields: list[Field], index: dict[str, list[int]]) -> R
 _PLACEHOLDER_URI = SipUri("sip", "invalid")
 
 
-def _request(first: str, fields: list[Field], index: dict[str, list[int]]) -> Request:
+def _request(
+    first: str, fields: list[Field], index: dict[str, list[int]], views: dict[str, object]
+) -> Request:
     # Request-Line = Method SP Request-URI SP SIP-Version CRLF  (exactly one SP each)
-    parts = first.split(" ")
-    method = parts[0]
-    # The start line is checked after the answer-headers (_check_request_line), so a
-    # malformed one can still be answered; a partial with a bad start line keeps
-    # this placeholder URI and an empty version.
-    return Request(method, _PLACEHOLDER_URI, fields, version="", index=index, start=first)
+    # Built slot by slot: Request.__init__'s keyword chain costs more than the rest of
+    # this function, on the path every request takes.
+    msg = object.__new__(Request)
+    msg.__dict__ = views
+    msg._fields = fields
+    msg._index = index
+    msg._start = first
+    msg._raw = None
+    msg.body = b""
+    msg.method = first.partition(" ")[0]
+    # The start line is checked after the answer-headers (_check_readable), so a malformed
+    # one can still be answered; until then (and in a partial) the URI is this placeholder
+    # and the version empty, whichever path read the line.
+    msg.uri, msg.version = _PLACEHOLDER_URI, ""
+    return msg
 
 
 def _check_answer_headers(msg: Request | Response) -> None:
     # A response is routed by the top Via and echoes From, To, Call-ID and CSeq
     # (RFC 3261 §8.2.6.2), copied as written: only the Via must be readable.
     index = msg._index
-    for key in _ANSWER_HEADERS:
-        if not index.get(key):
-            raise SipParseError(400, f"Missing {_TITLES[key]} Header")
+    if not index.keys() >= _ANSWER_SET:  # an index holds no empty position list
+        for key in _ANSWER_HEADERS:
+            if key not in index:
+                raise SipParseError(400, f"Missing {_TITLES[key]} Header")
     _ = msg.via
 
 

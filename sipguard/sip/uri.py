@@ -11,6 +11,7 @@ import ipaddress
 import re
 from typing import Any, NamedTuple
 
+from sipguard.sip import accel
 from sipguard.sip.errors import SipParseError
 from sipguard.sip.grammar import Params, get_param, render_params, split_params, unescape
 
@@ -149,6 +150,10 @@ def parse_uri(text: str) -> Uri:
     Raises:
         SipParseError: 400 when the URI is malformed.
     """
+    return accel.sip_uri(text, SipUri) or _parse_uri(text)
+
+
+def _parse_uri(text: str) -> Uri:
     if text[:4] == "sip:":
         return _parse_sip("sip", text[4:], text)
     scheme, colon, rest = text.partition(":")

@@ -1,17 +1,19 @@
 """Typed views of a message's headers: each parsed on first read, then cached.
 
-Rules of this file: a view reads the raw fields (``_fields``, ``_index``) and caches
-its result in ``_cache`` under a slot of its own; a header that is missing reads as
-None or (), one that is malformed raises SipParseError(400, "Invalid <Header>"). The
-class is a mixin of ``Message``, which owns the storage.
+Rules of this file: a view reads the raw fields (``_fields``, ``_index``) and its result
+is kept in the message's ``__dict__`` under the view's name (``view`` below); a header
+that is missing reads as None or (), one that is malformed raises
+SipParseError(400, "Invalid <Header>"). The class is a mixin of ``Message``, which owns
+the storage.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, Self, TypeVar, overload
 
+from sipguard.sip import accel
 from sipguard.sip.errors import SipParseError
 from sipguard.sip.fields import Field
 from sipguard.sip.grammar import is_token, split_unquoted
@@ -28,12 +30,39 @@ from sipguard.sip.headers import (
     parse_via_list,
 )
 from sipguard.sip.names import LIST_HEADERS, header_key
+from sipguard.sip.uri import SipUri
 
 __all__ = ["HeaderViews"]
 
 T = TypeVar("T")
-_MISSING: Any = object()
 _CALL_ID_BAD_RE = re.compile(r"[\x00-\x20\x7f\s]")
+
+
+class view(Generic[T]):  # noqa: N801 - used as a decorator, like property
+    """A typed view: computed on first read, then kept in the message's ``__dict__``.
+
+    A non-data descriptor, so once the value is stored the instance attribute shadows it
+    and a later read is a plain attribute lookup (the parser pre-fills some, see
+    ``accel.py``). A view that raises stores nothing: read again, it raises again.
+    """
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self._compute = compute
+        self._name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type) -> T | Self:
+        if obj is None:
+            return self
+        value = self._compute(obj)
+        obj.__dict__[self._name] = value
+        return value
 
 
 class HeaderViews:
@@ -42,7 +71,6 @@ class HeaderViews:
     __slots__ = ()
     _fields: list[Field]
     _index: dict[str, list[int]]
-    _cache: dict[str, Any]
 
     def get(self, name: str) -> str | None:
         """Value of the first ``name`` header line (any spelling, compact or not)."""
@@ -74,12 +102,6 @@ class HeaderViews:
         """True when at least one ``name`` header is present."""
         return (header_key(name) or "") in self._index
 
-    def _cached(self, slot: str, build: Callable[[], T]) -> T:
-        value = self._cache.get(slot, _MISSING)
-        if value is _MISSING:
-            value = self._cache[slot] = build()
-        return value  # type: ignore[no-any-return]
-
     def _lines(self, key: str) -> list[str]:
         return [self._fields[i][2] for i in self._index.get(key, ())]
 
@@ -91,20 +113,16 @@ class HeaderViews:
 
     # -- typed views --------------------------------------------------------------
 
-    # -- typed views --------------------------------------------------------------
-
-    @property
+    @view
     def vias(self) -> tuple[Via, ...]:
         """Every Via value, top first."""
-        value = self._cache.get("vias")
-        if value is None:
-            value = self._cache["vias"] = self._parse_vias()
-        return value
-
-    def _parse_vias(self) -> tuple[Via, ...]:
-        lines = self._lines("via")
-        if not lines:
+        pos = self._index.get("via")
+        if not pos:
             return ()
+        fast = accel.via_list(self._fields, pos, Via)
+        if fast is not None:
+            return fast
+        lines = self._lines("via")
         top = self.via
         first = lines[0]
         # The top value is parsed once (by ``via``); only the others are read here.
@@ -113,77 +131,58 @@ class HeaderViews:
             rest.extend(parse_via_list(line))
         return (top, *rest)
 
-    @property
+    @view
     def via(self) -> Via:
         """The top Via."""
-        value = self._cache.get("via")
-        if value is None:
-            line = self._single("via", "Via")
-            if "," in line:
-                line = split_unquoted(line, ",")[0]
-            value = self._cache["via"] = parse_via(line)
-        return value
+        line = self._single("via", "Via")
+        if "," in line:
+            line = split_unquoted(line, ",")[0]
+        return parse_via(line)
 
-    @property
+    @view
     def from_(self) -> NameAddr:
         """The From header."""
-        value = self._cache.get("from")
-        if value is None:
-            value = self._cache["from"] = parse_name_addr(self._single("from", "From"), "From")
-        return value
+        return parse_name_addr(self._single("from", "From"), "From")
 
-    @property
+    @view
     def to(self) -> NameAddr:
         """The To header."""
-        value = self._cache.get("to")
-        if value is None:
-            value = self._cache["to"] = parse_name_addr(self._single("to", "To"), "To")
-        return value
+        return parse_name_addr(self._single("to", "To"), "To")
 
-    @property
+    @view
     def call_id(self) -> str:
         """The Call-ID."""
-        value = self._cache.get("call-id")
-        if value is None:
-            value = self._single("call-id", "Call-ID")
-            # callid = word [ "@" word ]: read as any run of visible characters.
-            if not value or _CALL_ID_BAD_RE.search(value):
-                raise SipParseError(400, "Invalid Call-ID")
-            self._cache["call-id"] = value
+        value = self._single("call-id", "Call-ID")
+        # callid = word [ "@" word ]: read as any run of visible characters.
+        if not value or _CALL_ID_BAD_RE.search(value):
+            raise SipParseError(400, "Invalid Call-ID")
         return value
 
-    @property
+    @view
     def cseq(self) -> CSeq:
         """The CSeq header."""
-        value = self._cache.get("cseq")
-        if value is None:
-            value = self._cache["cseq"] = parse_cseq(self._single("cseq", "CSeq"))
-        return value
+        return parse_cseq(self._single("cseq", "CSeq"))
 
-    @property
+    @view
     def max_forwards(self) -> int | None:
         """Max-Forwards, or None when absent."""
-        return self._cached("max-forwards", self._parse_max_forwards)
-
-    def _parse_max_forwards(self) -> int | None:
-        value = self.get("max-forwards")
-        if value is None:
+        pos = self._index.get("max-forwards")
+        if not pos:
             return None
+        value = self._fields[pos[0]][2]
         # Max-Forwards = 1*DIGIT, "an integer in the range 0-255" (RFC 3261 §20.22);
         # a larger value is refused rather than clamped: no real UA sends one.
         if not _is_digits(value) or len(value) > 10 or int(value) > 255:
             raise SipParseError(400, "Invalid Max-Forwards")
         return int(value)
 
-    @property
+    @view
     def content_length(self) -> int | None:
         """Content-Length as declared, or None when absent."""
-        return self._cached("content-length", self._parse_content_length)
-
-    def _parse_content_length(self) -> int | None:
-        value = self.get("content-length")
-        if value is None:
+        pos = self._index.get("content-length")
+        if not pos:
             return None
+        value = self._fields[pos[0]][2]
         if not _is_digits(value) or len(value) > 10:
             raise SipParseError(400, "Invalid Content-Length")
         return int(value)
@@ -193,22 +192,22 @@ class HeaderViews:
         """Content-Type as written (media type and parameters), or None."""
         return self.get("content-type")
 
-    @property
+    @view
     def expires(self) -> int | None:
         """Expires header in seconds, or None when absent."""
-        return self._cached("expires", lambda: _delta_seconds(self.get("expires"), "Expires"))
+        return _delta_seconds(self.get("expires"), "Expires")
 
-    @property
+    @view
     def routes(self) -> tuple[NameAddr, ...]:
         """Route values, in order."""
         return self._addresses("route", "Route")
 
-    @property
+    @view
     def record_routes(self) -> tuple[NameAddr, ...]:
         """Record-Route values, in order."""
         return self._addresses("record-route", "Record-Route")
 
-    @property
+    @view
     def paths(self) -> tuple[NameAddr, ...]:
         """Path values (RFC 3327), in order."""
         return self._addresses("path", "Path")
@@ -219,16 +218,19 @@ class HeaderViews:
         lines = self._lines("contact")
         return len(lines) == 1 and lines[0] == "*"
 
-    @property
+    @view
     def contacts(self) -> tuple[NameAddr, ...]:
         """Contact values (empty for the ``*`` wildcard).
 
         Raises:
             SipParseError: 400 when a Contact is malformed, or ``*`` is mixed with others.
         """
-        if self.contact_is_star:
+        pos = self._index.get("contact")
+        if not pos:
             return ()
-        if "*" in self._lines("contact"):
+        if any(self._fields[i][2] == "*" for i in pos):
+            if len(pos) == 1:
+                return ()
             raise SipParseError(400, "Invalid Contact")
         return self._addresses("contact", "Contact")
 
@@ -239,52 +241,49 @@ class HeaderViews:
             SipParseError: 400 "Invalid <name>" when one is malformed.
         """
         key = header_key(name) or name.lower()
-        return self._addresses(key, name)
+        slot = "@" + key  # never an attribute name, so never a view's
+        cached = self.__dict__.get(slot)
+        if cached is None:
+            cached = self.__dict__[slot] = self._addresses(key, name)
+        return cached
 
     def _addresses(self, key: str, title: str) -> tuple[NameAddr, ...]:
-        slot = "@" + key  # not the slot of from_/to, which hold one NameAddr
-        cached = self._cache.get(slot)
-        if cached is not None:
-            return cached  # type: ignore[no-any-return]
         pos = self._index.get(key)
         if not pos:
             return ()
         fields = self._fields
+        fast = accel.name_addr_list(fields, pos, NameAddr, SipUri)
+        if fast is not None:
+            return fast
         if len(pos) == 1 and "," not in fields[pos[0]][2]:
-            value: tuple[NameAddr, ...] = (parse_name_addr(fields[pos[0]][2], title),)
-        else:
-            value = tuple(a for i in pos for a in parse_name_addr_list(fields[i][2], title))
-        self._cache[slot] = value
-        return value
+            return (parse_name_addr(fields[pos[0]][2], title),)
+        return tuple(a for i in pos for a in parse_name_addr_list(fields[i][2], title))
 
-    @property
+    @view
     def authorization(self) -> tuple[AuthValue, ...]:
         """Authorization credentials, one per header line."""
-        return self._cached("authorization", lambda: self._auth("authorization", "Authorization"))
+        return self._auth("authorization", "Authorization")
 
-    @property
+    @view
     def proxy_authorization(self) -> tuple[AuthValue, ...]:
         """Proxy-Authorization credentials, one per header line."""
-        return self._cached(
-            "proxy-authorization", lambda: self._auth("proxy-authorization", "Proxy-Authorization")
-        )
+        return self._auth("proxy-authorization", "Proxy-Authorization")
 
-    @property
+    @view
     def www_authenticate(self) -> tuple[AuthValue, ...]:
         """WWW-Authenticate challenges, one per header line."""
-        return self._cached(
-            "www-authenticate", lambda: self._auth("www-authenticate", "WWW-Authenticate")
-        )
+        return self._auth("www-authenticate", "WWW-Authenticate")
 
-    @property
+    @view
     def proxy_authenticate(self) -> tuple[AuthValue, ...]:
         """Proxy-Authenticate challenges, one per header line."""
-        return self._cached(
-            "proxy-authenticate", lambda: self._auth("proxy-authenticate", "Proxy-Authenticate")
-        )
+        return self._auth("proxy-authenticate", "Proxy-Authenticate")
 
     def _auth(self, key: str, title: str) -> tuple[AuthValue, ...]:
-        return tuple(parse_auth(line, title) for line in self._lines(key))
+        pos = self._index.get(key)
+        if not pos:
+            return ()
+        return tuple([parse_auth(self._fields[i][2], title) for i in pos])
 
     def tokens(self, name: str) -> tuple[str, ...]:
         """Option tags or methods of a token-list header (Require, Supported, Allow...).
