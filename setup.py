@@ -1,7 +1,8 @@
 """Build steps pyproject.toml cannot declare: the optional C accelerator, the embedded policy.
 
-- ``sipguard.sip._accel`` (``sipguard/sip/_accel.c``) is optional: without a C compiler the
-  build goes on and the pure-Python parser runs alone (``sipguard.sip.accel`` tells which).
+- ``sipguard.sip._accel`` (sources in ``sipguard/sip/accel_c/``) is optional: without a C
+  compiler the build goes on and the pure-Python parser runs alone (``sipguard.sip.accel``
+  tells which).
 - The embedded default policy travels inside the wheel as ``sipguard/_policies/default.toml``;
   ``sipguard/config/load.py`` looks for that copy first and falls back to
   ``policies/default.toml`` (an editable install reads the checkout's).
@@ -31,9 +32,16 @@ setup(
     ext_modules=[
         Extension(
             "sipguard.sip._accel",
-            ["sipguard/sip/_accel.c"],
+            sorted(str(path) for path in Path("sipguard/sip/accel_c").glob("*.c")),
+            depends=["sipguard/sip/accel_c/accel.h"],
             optional=True,
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            extra_compile_args=[
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+                "-fvisibility=hidden",  # only PyInit__accel is exported
+            ],
         )
     ],
 )

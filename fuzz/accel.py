@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inprocess import load_seeds, mutate  # noqa: E402 - the sibling script
+from inprocess import load_seeds, mutate, save_crash  # noqa: E402 - the sibling script
 
 from sipguard.sip import accel, grammar, headers, uri  # noqa: E402
 from sipguard.sip.errors import SipParseError  # noqa: E402
@@ -208,18 +208,8 @@ def run(seed: int, count: int, seconds: float, crash_dir: Path) -> int:
         data = mutate(rng, rng.choice(seeds), seeds)
         diffs = check(data)
         if diffs:
-            return save_crash(crash_dir, data, "\n".join(diffs))
+            return save_crash(crash_dir, data, "\n".join(diffs), "accel")
     return 0
-
-
-def save_crash(crash_dir: Path, data: bytes, why: str) -> int:
-    """Keep the input and what differed; the run's exit status (1)."""
-    crash_dir.mkdir(parents=True, exist_ok=True)
-    name = f"accel-{abs(hash(data)) % 10**12:012d}"
-    (crash_dir / f"{name}.sip").write_bytes(data)
-    (crash_dir / f"{name}.txt").write_text(why)
-    print(f"finding: {crash_dir / name}.sip\n{why}", file=sys.stderr)
-    return 1
 
 
 def main() -> int:

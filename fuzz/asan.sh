@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The C accelerator (sipguard/sip/_accel.c) under AddressSanitizer and UndefinedBehaviorSanitizer:
+# The C accelerator (sipguard/sip/accel_c/) under AddressSanitizer and UndefinedBehaviorSanitizer:
 # builds it so into a scratch copy of the tree, then runs the parser's tests and the accelerator's
 # fuzzer (fuzz/accel.py) against that copy. PYTHONMALLOC=malloc makes every Python allocation a
 # malloc() the sanitizer watches. Arguments go to fuzz/accel.py (default: --count 20000).
@@ -18,7 +18,7 @@ suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"
 rm -f "$work"/sipguard/sip/_accel*.so
 gcc -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined \
     -Wall -Wextra -Wno-unused-parameter -shared -fPIC -I"$include" \
-    sipguard/sip/_accel.c -o "$work/sipguard/sip/_accel$suffix"
+    -fvisibility=hidden sipguard/sip/accel_c/*.c -o "$work/sipguard/sip/_accel$suffix"
 preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
 cd "$work"
 export LD_PRELOAD="$preload" ASAN_OPTIONS=detect_leaks=0 PYTHONMALLOC=malloc SIPGUARD_REQUIRE_ACCEL=1

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inprocess import load_seeds, mutate  # noqa: E402 - the sibling script
+from inprocess import load_seeds, mutate, save_crash  # noqa: E402 - the sibling script
 
 from sipguard.config import (  # noqa: E402
     Config,
@@ -95,22 +95,12 @@ def run(seed: int, count: int, seconds: float, crash_dir: Path) -> int:
             actions = engine.receive(Inbound(data, rng.choice(SOURCES), ME, None, now), now, now)
             actions += engine.handle_timer(now, now)
         except Exception:  # noqa: BLE001 - any exception is the finding
-            return save_crash(crash_dir, data, traceback.format_exc())
+            return save_crash(crash_dir, data, traceback.format_exc(), "engine")
         sent = [a.data for a in actions if isinstance(a, Transmit)]
         if sent and rng.random() < 0.2:
             seeds.append(rng.choice(sent))  # our own output, tokens included, mutated next
             del seeds[: max(0, len(seeds) - 2000)]
     return 0
-
-
-def save_crash(crash_dir: Path, data: bytes, why: str) -> int:
-    """Keep the input and the traceback; the run's exit status (1)."""
-    crash_dir.mkdir(parents=True, exist_ok=True)
-    name = f"engine-{abs(hash(data)) % 10**12:012d}"
-    (crash_dir / f"{name}.sip").write_bytes(data)
-    (crash_dir / f"{name}.txt").write_text(why)
-    print(f"finding: {crash_dir / name}.sip\n{why}", file=sys.stderr)
-    return 1
 
 
 def main() -> int:

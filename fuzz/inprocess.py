@@ -162,12 +162,14 @@ def run(seed: int, count: int, seconds: float, budget_ms: float, crash_dir: Path
     return 1 if slow else 0
 
 
-def save_crash(crash_dir: Path, data: bytes, why: str) -> int:
+def save_crash(crash_dir: Path, data: bytes, why: str, prefix: str = "crash") -> int:
+    """Keep a finding as ``<prefix>-<hash>.sip`` with a ``.txt`` saying why (every fuzzer
+    here uses this); the run's exit status (1)."""
     crash_dir.mkdir(parents=True, exist_ok=True)
-    path = crash_dir / f"crash-{abs(hash(data)):x}.sip"
+    path = crash_dir / f"{prefix}-{abs(hash(data)) % 10**12:012d}.sip"
     path.write_bytes(data)
     path.with_suffix(".txt").write_text(why)
-    print(f"FOUND: {path}\n{why}")
+    print(f"finding: {path}\n{why}", file=sys.stderr)
     return 1
 
 

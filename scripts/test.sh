@@ -10,7 +10,7 @@ if ! command -v sipp >/dev/null 2>&1; then
         echo "scripts/test.sh: SIPp is missing (apt-get install -y sip-tester); e2e tests will skip" >&2
     fi
 fi
-# A C compiler builds the parser's accelerator (sipguard/sip/_accel.c) at install time.
+# A C compiler builds the parser's accelerator (sipguard/sip/accel_c/) at install time.
 if ! command -v cc >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc
 fi

@@ -1,4 +1,4 @@
-# Types of the optional C accelerator (_accel.c). Each function returns None when unsure.
+# Types of the optional C accelerator (source: accel_c/). Fast paths return None when unsure.
 from collections.abc import Callable
 from typing import Any, TypeVar
 

@@ -1,4 +1,4 @@
-"""Which parser fast paths run: the C accelerator (``_accel.c``) when it is built, else none.
+"""Which parser fast paths run: the C accelerator (``_accel``, from ``accel_c/``) if built.
 
 Theory of operation: the pure-Python parser is complete on its own and is the reference.
 The accelerator handles only the common spelling of a message, a Via, a name-addr, a SIP
