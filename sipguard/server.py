@@ -44,7 +44,7 @@ from sipguard.guard import BanList, BanOrder
 from sipguard.proxy.identity import ListenAddress, LocalIdentity
 from sipguard.proxy.location import Location
 from sipguard.store.bans import SqliteBanStore
-from sipguard.store.base import BindingChange, StoreError
+from sipguard.store.base import StoreError
 from sipguard.store.sqlite import SqliteLocationStore
 from sipguard.store.users import SqliteUserStore
 from sipguard.tls_files import TlsFiles, load_tls
@@ -61,7 +61,7 @@ class _SyncBans:
 
 
 _SYNC_BANS = _SyncBans()
-_Write = tuple[BindingChange, ...] | BanOrder | _SyncBans | None
+_Write = Persist | BanOrder | _SyncBans | None
 """What the one writer task does, in order: binding changes, a ban, a ban sync, stop."""
 
 __all__ = ["Node", "serve"]
@@ -278,7 +278,7 @@ class Node:
                         server_name=action.server_name,
                     )
             elif isinstance(action, Persist):
-                self._writes.put_nowait(action.changes)
+                self._writes.put_nowait(action)
             elif isinstance(action, PersistBan):
                 self._writes.put_nowait(action.order)
             elif isinstance(action, Resolve):
@@ -326,16 +326,32 @@ class Node:
             item = await self._writes.get()
             if item is None or self.store is None:
                 return
+            if isinstance(item, Persist):
+                await self._persist(self.store, item)
+                continue
             try:
                 if isinstance(item, _SyncBans):
                     await self._sync_bans()
-                elif isinstance(item, BanOrder):
-                    if self.bans_store is not None:
-                        await self.bans_store.save(item)
-                else:
-                    await self.store.apply(item)
+                elif self.bans_store is not None:
+                    await self.bans_store.save(item)
             except StoreError as exc:
+                log.error("ban store write failed, memory keeps the ban: %s", exc)  # noqa: TRY400
+
+    async def _persist(self, store: SqliteLocationStore, item: Persist) -> None:
+        # A REGISTER's changes (with a token) become visible, and it is answered, only
+        # once written (RFC 3261 §10.3); expiries and closed flows are written behind.
+        try:
+            await store.apply(item.changes)
+            ok = True
+        except StoreError as exc:
+            ok = False
+            if item.token is None:
                 log.error("location store write failed, memory keeps the change: %s", exc)  # noqa: TRY400
+            else:
+                log.error("location store write failed, the REGISTER gets 500: %s", exc)  # noqa: TRY400
+        if item.token is not None and self.engine is not None:
+            now = asyncio.get_running_loop().time()
+            self._carry_out(self.engine.persisted(item.token, ok, now, time.time()))
 
     async def _sync_bans(self) -> None:
         # The ban list becomes what bans.sqlite holds: bans removed there are lifted,

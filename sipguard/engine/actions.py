@@ -28,9 +28,11 @@ class Transmit:
 
 @dataclass(frozen=True, slots=True)
 class Persist:
-    """Write these binding changes to the location store, in order."""
+    """Write these binding changes to the location store, in order. With a ``token`` (a
+    REGISTER's changes, not yet visible), report the outcome to ``Engine.persisted``."""
 
     changes: tuple[BindingChange, ...]
+    token: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

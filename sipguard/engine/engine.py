@@ -4,7 +4,8 @@ Theory of operation: ``receive`` parses one message, stamps the top Via (RFC 358
 hands it to the proxy core and carries out what the core asks: routing decisions
 (``proxy/router.py``), the registrar, upstream health, probes. What it cannot do
 without I/O it returns as actions for ``server.py``: ``Transmit`` bytes, ``Persist``
-binding changes, ``Resolve`` host names (the answer comes back through ``resolved``),
+binding changes (a REGISTER's come back through ``persisted``, which answers it), ``Resolve``
+host names (the answer comes back through ``resolved``),
 ``Notice`` an event worth a log line.
 
 Rules of this file: no sockets, no clock (``now`` is monotonic, ``wall`` is UNIX time
@@ -31,6 +32,7 @@ from sipguard.engine.actions import (
 )
 from sipguard.engine.guards import GuardSetup, NoUsers, guard_pipeline, new_bans
 from sipguard.engine.hiding import Hiding
+from sipguard.engine.registering import PendingRegister, PendingRegisters
 from sipguard.engine.upstream_auth import UpstreamAuth
 from sipguard.engine.upstreams import UpstreamSet
 from sipguard.guard import AuthMode, Drop, GuardContext, Pass, Reject
@@ -124,6 +126,7 @@ class Engine:
         )
         self._tokens = itertools.count(1)
         self._waiting: dict[int, _Waiting] = {}
+        self._registering = PendingRegisters()
         self._upstream_auth = UpstreamAuth()
         self.hiding = Hiding.of(config, identity, self.guard.nonce_secret)
         self.flows = FlowTokens(self.guard.nonce_secret)
@@ -366,8 +369,11 @@ class Engine:
             return self._resolve_or_dispatch(waiting, now)
         out: list[CoreEvent | EngineAction] = []
         if isinstance(decision, Register):
-            reply, persist = self._register(event, wall)
+            registered, persist = self._register(event, wall)
             out += persist
+            if registered is None:
+                return out  # answered by ``persisted`` once the store has the changes
+            reply = registered
         else:
             reply = local_reply(
                 request,
@@ -382,7 +388,9 @@ class Engine:
             return out  # §17.1.1.3: an ACK is never answered
         return out + self.core.reply_stateless(reply, event.source)
 
-    def _register(self, event: RouteRequest, wall: float) -> tuple[Response, list[EngineAction]]:
+    def _register(
+        self, event: RouteRequest, wall: float
+    ) -> tuple[Response | None, list[EngineAction]]:
         peer = event.source.peer
         outcome = register(
             event.request,
@@ -395,9 +403,35 @@ class Engine:
         )
         if not outcome.changes:
             return outcome.response, []
-        # The in-memory index is authoritative at once; the store follows (write-behind).
-        self.location.apply(outcome.changes)
-        return outcome.response, [Persist(outcome.changes)]
+        # RFC 3261 §10.3 step 7: visible only once committed (see registering.py).
+        token = next(self._tokens)
+        pending = PendingRegister(
+            event.context, event.source, event.request, outcome.response, outcome.changes
+        )
+        if not self._registering.hold(token, pending):
+            return self._store_failed(event.request), []
+        return None, [Persist(outcome.changes, token)]
+
+    def persisted(self, token: int, ok: bool, now: float, wall: float) -> list[EngineAction]:
+        """The store wrote (``ok``) or failed to write the changes of ``Persist(token=...)``:
+        they become visible and the REGISTER gets its 200, or nothing changes and it gets 500."""
+        pending = self._registering.settle(token)
+        if pending is None:
+            return []
+        if ok:
+            self.location.apply(pending.changes)
+            reply = pending.response
+        else:
+            reply = self._store_failed(pending.request)
+        if pending.context is not None:
+            return self._run(self.core.reply(pending.context, reply, now), now, wall)
+        return self._run(self.core.reply_stateless(reply, pending.source), now, wall)
+
+    def _store_failed(self, request: Request) -> Response:
+        # RFC 3261 §10.3 step 7: a failed commit MUST fail the request with 500.
+        return local_reply(
+            request, 500, "Server Internal Error", server=self.config.server.server_name
+        )
 
     # -- targets: names to peers -------------------------------------------------------
 

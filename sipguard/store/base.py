@@ -4,8 +4,9 @@ Rules of this file:
 - Values only: ``Binding`` and the three ``BindingChange`` effects are frozen dataclasses;
   nothing here touches a disk, a socket or a clock.
 - ``LocationStore`` is the persistence side of the registrar. The runtime view of the
-  bindings is the in-memory ``sipguard.proxy.Location``; a store is written behind it
-  (write-through, as Kamailio's usrloc does) and read once at start. The Protocol stays
+  bindings is the in-memory ``sipguard.proxy.Location``; a REGISTER's changes are written
+  here first and reach it only once committed (RFC 3261 §10.3; write-through, as Kamailio's
+  usrloc does), and the store is read once at start. The Protocol stays
   small and free of SQL so that a shared store (Redis, for several nodes) can implement it.
 - Times are wall-clock UNIX seconds (``expires_at``, ``updated_at``), so a binding keeps
   its meaning across a restart; the caller passes ``now``.

@@ -3,6 +3,7 @@ its registration survives a restart of sipguard."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,32 @@ def test_registrations_survive_a_restart(tmp_path: Path) -> None:
     with sipguard(config, listeners=2) as node:
         assert "1 registrations loaded" in node.log_text()
         call(tmp_path, f"127.0.0.1:{node.port()}", ua_port, "u1", "1001")
+
+
+def test_a_registration_the_store_cannot_write_gets_500_and_is_not_used(tmp_path: Path) -> None:
+    # RFC 3261 §10.3 step 7: bindings become visible only if the store commit succeeds;
+    # otherwise 500 and nothing changes. The failure is real: another process (a backup,
+    # an operator's sqlite3 shell) holds location.sqlite locked past SQLite's busy timeout.
+    config = registrar_config(tmp_path)
+    ua_port = free_port()
+    with sipguard(config, listeners=2) as node:
+        proxy = f"127.0.0.1:{node.port()}"
+        lock = sqlite3.connect(tmp_path / "state" / "location.sqlite", isolation_level=None)
+        try:
+            lock.execute("BEGIN EXCLUSIVE")
+            scenario = scenario_copy(tmp_path, "register_status.xml", status=500)
+            cmd = sipp_args(scenario, port=ua_port, remote=proxy, extra=["-s", "1001"])
+            result = run_sipp(cmd, tmp_path)
+            assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert "location store write failed, the REGISTER gets 500" in node.log_text()
+        # Nothing of it became visible: a call to 1001 is 480, as for a user never seen.
+        scenario = scenario_copy(tmp_path, "uac_status.xml", status=480)
+        cmd = sipp_args(scenario, port=free_port(), remote=proxy, extra=["-s", "1001"])
+        result = run_sipp(cmd, tmp_path)
+        assert result.returncode == 0, sipp_errors(tmp_path) + node.log_text()
+        # The lock gone, the same UA registers and is reached.
+        register(tmp_path, proxy, ua_port, "u1", "1001")
+        call(tmp_path, proxy, ua_port, "u1", "1001")

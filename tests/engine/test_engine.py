@@ -19,6 +19,7 @@ from sipguard.config import (
     UpstreamConfig,
 )
 from sipguard.engine import Engine, EngineAction, Persist, Resolve, Transmit
+from sipguard.engine.registering import PendingRegisters
 from sipguard.guard import AclPolicy
 from sipguard.guard.digest import Algorithm, expected_response, response_matches
 from sipguard.proxy.identity import ListenAddress, LocalIdentity
@@ -140,23 +141,62 @@ def test_stateless_mode_keeps_no_transaction_and_a_stable_branch() -> None:
     assert eng.core.transactions == (0, 0)
 
 
-def test_registrar_changes_are_handed_out_for_persistence() -> None:
+REGISTER = (
+    b"REGISTER sip:example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bKreg1\r\n"
+    b"Max-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=r1\r\n"
+    b"To: <sip:1001@example.com>\r\nCall-ID: reg-1@198.51.100.7\r\nCSeq: 1 REGISTER\r\n"
+    b"Contact: <sip:1001@198.51.100.7:5062>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+def contacts_of(eng: Engine, aor: str = "sip:1001@example.com") -> list[str]:
+    return [b.contact for b in eng.location.lookup(aor, WALL)]
+
+
+def test_a_registration_is_visible_and_answered_only_once_the_store_has_it() -> None:
+    # RFC 3261 §10.3 step 7: committed (visible to the proxy) iff the store write succeeds.
     eng = engine()
-    register = (
-        b"REGISTER sip:example.com SIP/2.0\r\n"
-        b"Via: SIP/2.0/UDP 198.51.100.7:5062;branch=z9hG4bKreg1\r\n"
-        b"Max-Forwards: 70\r\nFrom: <sip:1001@example.com>;tag=r1\r\n"
-        b"To: <sip:1001@example.com>\r\nCall-ID: reg-1@198.51.100.7\r\nCSeq: 1 REGISTER\r\n"
-        b"Contact: <sip:1001@198.51.100.7:5062>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n"
-    )
-    actions = receive(eng, register)
+    actions = receive(eng, REGISTER)
     (persist,) = [a for a in actions if isinstance(a, Persist)]
     assert len(persist.changes) == 1
-    assert [m.status for _, m in sent(actions) if isinstance(m, Response)] == [200]
-    assert [b.contact for b in eng.location.lookup("sip:1001@example.com", WALL)] == [
-        "sip:1001@198.51.100.7:5062"
-    ]
+    assert persist.token is not None
+    assert [m.status for _, m in sent(actions) if isinstance(m, Response)] == []
+    assert contacts_of(eng) == []  # tentative: not visible yet
+    answered = eng.persisted(persist.token, True, NOW, WALL)
+    ((dest, reply),) = sent(answered)
+    assert dest == PHONE
+    assert isinstance(reply, Response)
+    assert reply.status == 200
+    assert [str(c.uri) for c in reply.contacts] == ["sip:1001@198.51.100.7:5062"]
+    assert contacts_of(eng) == ["sip:1001@198.51.100.7:5062"]
+    assert eng.persisted(persist.token, True, NOW, WALL) == []  # settled once
     assert eng.expire_bindings(WALL + 601) != []
+
+
+def test_a_registration_the_store_cannot_write_gets_500_and_changes_nothing() -> None:
+    eng = engine()
+    (persist,) = [a for a in receive(eng, REGISTER) if isinstance(a, Persist)]
+    assert persist.token is not None
+    ((_, reply),) = sent(eng.persisted(persist.token, False, NOW, WALL))
+    assert isinstance(reply, Response)
+    assert (reply.status, reply.reason) == (500, "Server Internal Error")
+    assert contacts_of(eng) == []
+    # The retransmission is absorbed by the transaction: the 500 again, no second write.
+    again = receive(eng, REGISTER)
+    assert [a for a in again if isinstance(a, Persist)] == []
+    assert [m.status for _, m in sent(again) if isinstance(m, Response)] == [500]
+
+
+def test_too_many_registrations_waiting_for_the_store_get_500_at_once() -> None:
+    eng = engine()
+    eng._registering = PendingRegisters(limit=1)
+    first = receive(eng, REGISTER)
+    assert [a for a in first if isinstance(a, Persist)] != []
+    other = REGISTER.replace(b"z9hG4bKreg1", b"z9hG4bKreg2").replace(b"reg-1@", b"reg-2@")
+    second = receive(eng, other)
+    assert [a for a in second if isinstance(a, Persist)] == []
+    assert [m.status for _, m in sent(second) if isinstance(m, Response)] == [500]
 
 
 def test_reconfigure_swaps_the_upstream_set() -> None:
