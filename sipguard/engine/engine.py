@@ -5,7 +5,7 @@ hands it to the proxy core and carries out what the core asks: routing decisions
 (``proxy/router.py``), the registrar, upstream health, probes. What it cannot do
 without I/O it returns as actions for ``server.py``: ``Transmit`` bytes, ``Persist``
 binding changes (a REGISTER's come back through ``persisted``, which answers it), ``Resolve``
-host names (the answer comes back through ``resolved``),
+host names (the answer comes back through ``resolved``; ``targets.py`` waits for it),
 ``Notice`` an event worth a log line.
 
 Rules of this file: no sockets, no clock (``now`` is monotonic, ``wall`` is UNIX time
@@ -20,28 +20,24 @@ import itertools
 import random
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from sipguard.config import Config, TransportName
 from sipguard.engine.actions import (
     EngineAction,
     Notice,
     Persist,
-    Resolve,
     Transmit,
 )
 from sipguard.engine.guards import GuardSetup, NoUsers, guard_pipeline, new_bans
 from sipguard.engine.hiding import Hiding
 from sipguard.engine.registering import PendingRegister, PendingRegisters
+from sipguard.engine.targets import Targets, Waiting
 from sipguard.engine.upstream_auth import UpstreamAuth
 from sipguard.engine.upstreams import UpstreamSet
 from sipguard.guard import AuthMode, Drop, GuardContext, Pass, Reject
-from sipguard.proxy.balancer import Target
 from sipguard.proxy.core import ProxyCore
-from sipguard.proxy.destination import destination_of
 from sipguard.proxy.events import (
     BranchOutcome,
-    BranchTarget,
     CoreEvent,
     Hop,
     OriginatedResult,
@@ -49,13 +45,11 @@ from sipguard.proxy.events import (
     Send,
 )
 from sipguard.proxy.flows import FlowTokens
-from sipguard.proxy.identity import LocalIdentity, address_family, normalize_ip
+from sipguard.proxy.identity import LocalIdentity
 from sipguard.proxy.location import Location
-from sipguard.proxy.probe import build_probe
 from sipguard.proxy.registrar import register
 from sipguard.proxy.replies import local_reply, local_tag
 from sipguard.proxy.router import Answer, Forward, NextHop, Register, route_request
-from sipguard.proxy.sips import secure_targets, sips_refusal
 from sipguard.proxy.via import stamp_received
 from sipguard.sip import (
     Request,
@@ -68,26 +62,11 @@ from sipguard.sip import (
 )
 from sipguard.store.base import SourceAddress, format_source
 from sipguard.transport.base import Inbound, Peer, SendFailed
-from sipguard.transport.srv import DEFAULT_PORTS
 
 __all__ = ["Engine"]
 
 MAX_FLOW_HINTS = 4096
 """In-dialog requests whose WebSocket flow is remembered between receipt and routing."""
-
-
-@dataclass(slots=True)
-class _Waiting:
-    """A routing decision waiting for names to resolve."""
-
-    context: int | None  # None: a stateless forward (ACK for 2xx) or a probe
-    request: Request | None
-    hops: list[NextHop]
-    resolved: dict[int, list[Peer]] = field(default_factory=dict)
-    decision: Forward | None = None
-    probe: Target | None = None
-    source: Hop | None = None
-    """Where the request came from (a stateless refusal goes back there)."""
 
 
 class Engine:
@@ -125,7 +104,7 @@ class Engine:
             if t in ("udp", "tcp", "tls")  # ws and wss clients are reached by their flows
         )
         self._tokens = itertools.count(1)
-        self._waiting: dict[int, _Waiting] = {}
+        self.targets = Targets(self.core, identity, config, unique)
         self._registering = PendingRegisters()
         self._upstream_auth = UpstreamAuth()
         self.hiding = Hiding.of(config, identity, self.guard.nonce_secret)
@@ -143,6 +122,7 @@ class Engine:
         self.hiding = Hiding.of(config, self.identity, self.guard.nonce_secret)
         self.core.record_route = config.server.record_route
         self.core.server_name = config.server.server_name
+        self.targets.config = config
         self.config = config
 
     # -- inputs ------------------------------------------------------------------------
@@ -239,15 +219,7 @@ class Engine:
         self, token: int, peers: Sequence[Peer], now: float, wall: float
     ) -> list[EngineAction]:
         """The answer to a ``Resolve``: the peers to try (empty when nothing resolved)."""
-        waiting = self._waiting.get(token)
-        if waiting is None:
-            return []
-        index = next(i for i, hop in enumerate(waiting.hops) if i not in waiting.resolved)
-        waiting.resolved[index] = list(peers)
-        if len(waiting.resolved) < len(waiting.hops):
-            return [self._next_resolve(token, waiting)]
-        del self._waiting[token]
-        return self._run(self._dispatch(waiting, now), now, wall)
+        return self._run(self.targets.resolved(token, peers, now), now, wall)
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must next run (None: nothing scheduled)."""
@@ -260,7 +232,7 @@ class Engine:
         """Fire the transaction timers and the probes that are due."""
         out = self._run(self.core.handle_timer(now), now, wall)
         for target in self.upstreams.probes.due(now):
-            out += self._probe(target, now, wall)
+            out += self._run(self.targets.probe(target, now), now, wall)
         return out
 
     def connection_closed(self, peer: Peer) -> list[EngineAction]:
@@ -278,7 +250,9 @@ class Engine:
 
     # -- the event loop of the core ----------------------------------------------------
 
-    def _run(self, events: list[CoreEvent], now: float, wall: float) -> list[EngineAction]:
+    def _run(
+        self, events: Sequence[CoreEvent | EngineAction], now: float, wall: float
+    ) -> list[EngineAction]:
         out: list[EngineAction] = []
         queue: deque[CoreEvent | EngineAction] = deque(events)
         while queue:
@@ -344,8 +318,8 @@ class Engine:
             # RFC 7118 §5: back over the WebSocket the dialog's far end is on.
             source = SourceAddress(flow.transport, flow.host, flow.port)
             hop = NextHop(request.uri, source=source)
-            waiting = _Waiting(event.context, request, [hop], decision=Forward((hop,)))
-            return self._resolve_or_dispatch(waiting, now)
+            waiting = Waiting(event.context, request, [hop], decision=Forward((hop,)))
+            return self.targets.start(waiting, now)
         try:
             decision = route_request(
                 request,
@@ -363,10 +337,10 @@ class Engine:
             if event.context is None:
                 # §16.11: a stateless forward has one target and no failover.
                 decision = Forward(decision.hops[:1])
-            waiting = _Waiting(
+            waiting = Waiting(
                 event.context, request, list(decision.hops), decision=decision, source=event.source
             )
-            return self._resolve_or_dispatch(waiting, now)
+            return self.targets.start(waiting, now)
         out: list[CoreEvent | EngineAction] = []
         if isinstance(decision, Register):
             registered, persist = self._register(event, wall)
@@ -433,87 +407,6 @@ class Engine:
             request, 500, "Server Internal Error", server=self.config.server.server_name
         )
 
-    # -- targets: names to peers -------------------------------------------------------
-
-    def _resolve_or_dispatch(self, waiting: _Waiting, now: float) -> list[CoreEvent | EngineAction]:
-        for index, hop in enumerate(waiting.hops):
-            peer = self._direct_peer(hop)
-            if peer is not None:
-                waiting.resolved[index] = [peer]
-        if len(waiting.resolved) == len(waiting.hops):
-            return list(self._dispatch(waiting, now))
-        token = next(self._tokens)
-        self._waiting[token] = waiting
-        return [self._next_resolve(token, waiting)]
-
-    def _next_resolve(self, token: int, waiting: _Waiting) -> Resolve:
-        index = next(i for i in range(len(waiting.hops)) if i not in waiting.resolved)
-        return Resolve(token, waiting.hops[index].uri)
-
-    def _direct_peer(self, hop: NextHop) -> Peer | None:
-        if hop.source is not None:
-            return Peer(TransportName(hop.source.transport), hop.source.host, hop.source.port)
-        dest = destination_of(hop.uri)
-        if dest.transport is None or normalize_ip(dest.host) is None:
-            return None  # RFC 3263: NAPTR/SRV/A decide
-        port = dest.port if dest.port is not None else DEFAULT_PORTS[dest.transport]
-        return Peer(dest.transport, dest.host, port)
-
-    def _dispatch(self, waiting: _Waiting, now: float) -> list[CoreEvent]:
-        if waiting.probe is not None:
-            peers = waiting.resolved.get(0, [])
-            return self._send_probe(waiting.probe, peers[0], now) if peers else []
-        targets = [
-            BranchTarget(Hop(peer, server_name=_name_of(hop)), hop.request_uri, hop.routes, hop.tag)
-            for index, hop in enumerate(waiting.hops)
-            for peer in waiting.resolved.get(index, [])[:1]
-        ]
-        # A target we hold no listener for (its transport, or its IP family: a Route or a
-        # Request-URI can name anything) cannot be sent to: as if it did not resolve.
-        targets = [t for t in targets if self._can_send(t.hop.peer)]
-        decision = waiting.decision
-        if waiting.request is not None and targets:
-            allowed = secure_targets(waiting.request, targets)
-            if not allowed:
-                return self._refuse_downgrade(waiting, now)
-            targets = allowed
-        if waiting.context is None:
-            if targets and waiting.request is not None:
-                return self.core.forward_stateless(waiting.request, targets[0])
-            return []
-        if not targets:
-            reply = (
-                local_reply(waiting.request, 503, "Next Hop Not Resolvable")
-                if waiting.request
-                else None
-            )
-            return self.core.reply(waiting.context, reply, now) if reply else []
-        assert decision is not None  # noqa: S101 - set for every forward
-        return self.core.forward(
-            waiting.context,
-            targets,
-            now,
-            sequential=decision.sequential,
-            failover=decision.failover,
-        )
-
-    def _can_send(self, peer: Peer) -> bool:
-        try:
-            self.identity.sent_by(peer.transport, address_family(peer.host))
-        except ValueError:
-            return False
-        return True
-
-    def _refuse_downgrade(self, waiting: _Waiting, now: float) -> list[CoreEvent]:
-        request = waiting.request
-        assert request is not None  # noqa: S101 - only called with a request
-        reply = sips_refusal(request, self.config.server.domain, self.config.server.server_name)
-        if waiting.context is not None:
-            return self.core.reply(waiting.context, reply, now)
-        if waiting.source is None or request.method == "ACK":
-            return []  # an ACK is never answered (§17.1.1.3)
-        return self.core.reply_stateless(reply, waiting.source)  # stateless mode (§16.11)
-
     def _upstream_offence(self, outcome: BranchOutcome, wall: float) -> list[EngineAction]:
         # [auth] mode = "upstream": fail2ban in the path (engine/upstream_auth.py grades it).
         if self.config.auth.mode is not AuthMode.UPSTREAM:
@@ -523,25 +416,6 @@ class Engine:
             return []
         self.pipeline.report(offence, wall)
         return new_bans(self.pipeline, self.guard.bans)
-
-    def _probe(self, target: Target, now: float, wall: float) -> list[EngineAction]:
-        waiting = _Waiting(None, None, [NextHop(target.uri, tag=target)], probe=target)
-        return self._run(self._resolve_or_dispatch(waiting, now), now, wall)  # type: ignore[arg-type]
-
-    def _send_probe(self, target: Target, peer: Peer, now: float) -> list[CoreEvent]:
-        host, port = self.identity.sent_by(peer.transport, address_family(peer.host))
-        local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        request = build_probe(
-            target.uri,
-            local=local,
-            transport=peer.transport,
-            branch="z9hG4bK" + self._unique(),
-            call_id=self._unique(),
-            from_tag=self._unique()[:10],
-            domain=self.config.server.domain,
-            server_name=self.config.server.server_name,
-        )
-        return self.core.originate(request, Hop(peer), target, now)
 
     # -- the one place unparsable input is answered ------------------------------------
 
@@ -562,13 +436,6 @@ class Engine:
             for s in sends
             if isinstance(s, Send)
         ]
-
-
-def _name_of(hop: NextHop) -> str | None:
-    # The host name a TLS upstream's certificate must carry (RFC 5922 §7.1: the
-    # domain of the URI that was resolved); an IP literal is checked as an address.
-    host = hop.uri.host_bare
-    return None if normalize_ip(host) is not None else host
 
 
 def _starts_something(request: Request) -> bool:
