@@ -68,7 +68,7 @@ def _self_signed(config: Config, *, announce: bool) -> tuple[Path, Path]:
         addresses = sorted({*addresses, domain})
     try:
         paths = self_signed(directory, hostnames=hostnames, addresses=addresses)
-        print_ = fingerprint(read_certificates(paths.cert)[0])
+        thumbprint = fingerprint(read_certificates(paths.cert)[0])
     except (OSError, ValueError) as exc:
         raise TransportError(f"[tls] self-signed certificate in {directory}: {exc}") from None
     if announce:
@@ -76,7 +76,7 @@ def _self_signed(config: Config, *, announce: bool) -> tuple[Path, Path]:
             "no [tls] cert configured: serving the self-signed certificate %s "
             "(fingerprint %s); clients must be told to trust it, or set [tls] cert and key",
             paths.cert,
-            print_,
+            thumbprint,
         )
     return paths.cert, paths.key
 
