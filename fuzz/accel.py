@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from inprocess import load_seeds, mutate, save_crash  # noqa: E402 - the sibling script
 
-from sipguard.sip import accel, grammar, headers, uri  # noqa: E402
+from sipguard.sip import accel, credentials, grammar, headers, uri  # noqa: E402
 from sipguard.sip.errors import SipParseError  # noqa: E402
 from sipguard.sip.message import Message, Request  # noqa: E402
 from sipguard.sip.parser import parse_message  # noqa: E402
@@ -138,8 +138,8 @@ def value_mismatches(msg: Message) -> list[str]:
             found += _compare(
                 "auth",
                 value,
-                lambda t: accel.auth(t, headers.AuthValue),
-                lambda t: headers._parse_auth(t, "Authorization"),
+                lambda t: accel.auth(t, credentials.AuthValue),
+                lambda t: credentials._parse_auth(t, "Authorization"),
             )
     if isinstance(msg, Request):
         text = msg.start_line().split(" ")[1] if msg.start_line().count(" ") >= 2 else ""

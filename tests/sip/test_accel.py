@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from sipguard.sip import Request, SipParseError, accel, parse_message
 from sipguard.sip import parser as sip_parser
+from sipguard.sip.credentials import _parse_auth
 from sipguard.sip.grammar import _get_param, split_unquoted
 from sipguard.sip.headers import (
     AuthValue,
@@ -44,7 +45,6 @@ from sipguard.sip.headers import (
     NameAddr,
     Via,
     _name_addr,
-    _parse_auth,
     _parse_cseq,
     _parse_via,
     parse_name_addr_list,

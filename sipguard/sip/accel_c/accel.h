@@ -1,7 +1,7 @@
 /* sipguard.sip._accel: optional C fast paths for the SIP parser's hottest steps.
  *
  * Rules of every file in this folder:
- * - The Python parser (parser.py, headers.py, uri.py) is the reference. Every function here
+ * - The Python parser (parser.py, headers.py, credentials.py, uri.py) is the reference. Every function here
  *   handles only the common spelling of its input and returns None whenever it is not sure,
  *   so the Python code decides every error and every unusual case. When a function returns
  *   a value, it is the value the Python code returns for that input, object for object

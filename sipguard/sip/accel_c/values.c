@@ -1,4 +1,4 @@
-/* Via, CSeq and auth values: headers.py parse_via, parse_cseq, parse_auth.
+/* Via, CSeq and auth values: headers.py parse_via, parse_cseq; credentials.py parse_auth.
  * (sipguard.sip._accel: see accel.h for the rules every file here follows.) */
 #include "accel.h"
 
@@ -87,7 +87,7 @@ PyObject *accel_cseq(PyObject *module, PyObject *const *args, Py_ssize_t nargs) 
     return build(args[1], 2, items);
 }
 
-/* auth(text, AuthValue): headers.py parse_auth for scheme SP auth-param *( "," auth-param )
+/* auth(text, AuthValue): credentials.py parse_auth for scheme SP auth-param *( "," auth-param )
  * where no quoted value holds a backslash and the rest is not a token68. */
 PyObject *accel_auth(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Text t;
