@@ -3,9 +3,10 @@
  * Rules of every file in this folder:
  * - The Python parser (parser.py, headers.py, credentials.py, uri.py) is the reference.
  *   Every function here handles only the common spelling of its input and returns None
- *   whenever it is not sure, so the Python code decides every error and every unusual case. When a function returns
- *   a value, it is the value the Python code returns for that input, object for object
- *   (tests/sip/test_accel.py compares the two on generated, mutated and real messages).
+ *   whenever it is not sure, so the Python code decides every error and every unusual
+ *   case. When a function returns a value, it is the value the Python code returns for
+ *   that input, object for object (tests/sip/test_accel.py compares the two on generated,
+ *   mutated and real messages).
  * - Inputs are hostile: every index is checked against the length before it is read; no
  *   recursion; no buffer is written but the fresh objects these files allocate.
  * - Only ASCII text is handled (a str that is not pure ASCII returns None at once), so one

@@ -134,7 +134,8 @@ static int index_field(Split *sp, PyObject *key, Py_ssize_t line_start, Py_ssize
     single = PySet_Contains(sp->singletons, key);
     if (single <= 0)
         return single < 0 ? -1 : 1;
-    while (name_end > line_start && (sp->data[name_end - 1] == ' ' || sp->data[name_end - 1] == '\t'))
+    while (name_end > line_start &&
+           (sp->data[name_end - 1] == ' ' || sp->data[name_end - 1] == '\t'))
         name_end--;
     sp->duplicate = ascii_str(sp->data + line_start, name_end - line_start);
     return sp->duplicate == NULL ? -1 : 1;
@@ -257,8 +258,9 @@ PyObject *accel_split_message(PyObject *module, PyObject *const *args, Py_ssize_
     if (status > 0)
         views = eager_views(module, sp.fields, sp.index, types);
     if (views != NULL)
-        uri = starts_like_status_line(first) ? Py_NewRef(Py_None)
-                                             : request_uri(module, first, PyTuple_GET_ITEM(types, 2));
+        uri = starts_like_status_line(first)
+                  ? Py_NewRef(Py_None)
+                  : request_uri(module, first, PyTuple_GET_ITEM(types, 2));
     if (uri != NULL)
         result = Py_BuildValue("(OOOOnOO)", first, sp.fields, sp.index,
                                sp.duplicate != NULL ? sp.duplicate : Py_None, end + 4, views, uri);

@@ -264,8 +264,9 @@ PyObject *accel_name_addr(PyObject *module, PyObject *const *args, Py_ssize_t na
     items[0] = uri;
     items[1] = display != NULL ? display : Py_NewRef(Py_None);
     items[2] = params;
-    items[3] = (strip_start == 0 && strip_end == n) ? Py_NewRef(args[0])
-                                                    : ascii_str(s + strip_start, strip_end - strip_start);
+    items[3] = (strip_start == 0 && strip_end == n)
+                   ? Py_NewRef(args[0])
+                   : ascii_str(s + strip_start, strip_end - strip_start);
     return build(args[1], 4, items);
 unsure:
     Py_XDECREF(display);
