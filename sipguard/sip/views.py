@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Generic, Self, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Never, Self, TypeVar, overload
 
 from sipguard.sip import accel
 from sipguard.sip.errors import SipParseError
@@ -63,6 +63,11 @@ class view(Generic[T]):  # noqa: N801 - used as a decorator, like property
         value = self._compute(obj)
         obj.__dict__[self._name] = value
         return value
+
+    if TYPE_CHECKING:
+        # For the type checker only: views are read-only (``msg.via = ...`` is an error).
+        # At run time there is no __set__, so the stored value shadows the descriptor.
+        def __set__(self, obj: object, value: Never) -> None: ...
 
 
 class HeaderViews:
