@@ -14,7 +14,6 @@ as ``fuzz/crashes/engine-*.sip`` with the traceback, and the run exits 1.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import random
 import sys
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from inprocess import load_seeds, mutate, save_crash  # noqa: E402 - the sibling script
+from inprocess import bounded_run_args, load_seeds, mutate, save_crash  # noqa: E402 - the sibling script
 
 from sipguard.config import (  # noqa: E402
     Config,
@@ -104,11 +103,7 @@ def run(seed: int, count: int, seconds: float, crash_dir: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--count", type=int, default=20_000)
-    parser.add_argument("--seconds", type=float, default=90.0)
-    args = parser.parse_args()
+    args = bounded_run_args(__doc__.splitlines()[0])
     status = run(args.seed, args.count, args.seconds, ROOT / "fuzz" / "crashes")
     print("no finding" if status == 0 else "finding saved")
     return status

@@ -173,6 +173,15 @@ def save_crash(crash_dir: Path, data: bytes, why: str, prefix: str = "crash") ->
     return 1
 
 
+def bounded_run_args(description: str) -> argparse.Namespace:
+    """--seed, --count and --seconds of engine.py and accel.py (the same bounds)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=90.0)
+    return parser.parse_args()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
